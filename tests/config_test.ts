@@ -1,0 +1,113 @@
+import { assert, assertEquals, assertRejects } from "./assert.ts";
+import { loadConfig, validateConfig } from "../mod/config.ts";
+import { PRESETS } from "../mod/presets.ts";
+
+Deno.test("every preset validates and names its own run", async () => {
+  for (const name of Object.keys(PRESETS)) {
+    const cfg = await loadConfig({ preset: name });
+    assertEquals(cfg.run, name);
+    assertEquals(cfg.preset, name);
+  }
+});
+
+Deno.test("the paper preset holds the seed's scale and the appendix's mix", async () => {
+  const cfg = await loadConfig({ preset: "paper" });
+  assertEquals(cfg.model, { dModel: 128, nHeads: 8, dMlp: 512 });
+  assertEquals(cfg.tokenize.contextLength, 1024);
+  assertEquals(cfg.train.batchSize, 64);
+  assertEquals(cfg.train.steps, 28000);
+  const shares = Object.fromEntries(cfg.mix.sources.map((s) => [s.name, s.weight]));
+  assertEquals(shares, {
+    c4: 70.42,
+    wiki_en: 14.08,
+    wiki_fr: 3.52,
+    wiki_ar: 3.52,
+    tinystories: 3.52,
+    wiki_ja: 2.46,
+    wiki_simple: 1.41,
+    wiki_yo: 1.06,
+  });
+});
+
+Deno.test("--set overrides numbers, strings and lists, and --run renames the run", async () => {
+  const cfg = await loadConfig({
+    preset: "test",
+    set: ["train.steps=7", "tokenize.encoder=js-tiktoken", "seed=3"],
+    run: "mine",
+  });
+  assertEquals(cfg.train.steps, 7);
+  assertEquals(cfg.tokenize.encoder, "js-tiktoken");
+  assertEquals(cfg.seed, 3);
+  assertEquals(cfg.run, "mine");
+});
+
+Deno.test("unknown presets, keys and wrong types are rejected with the key named", async () => {
+  await assertRejects(() => loadConfig({ preset: "huge" }), /Unknown preset "huge"/);
+  await assertRejects(
+    () => loadConfig({ set: ["train.stepz=3"] }),
+    /Unknown config key "train.stepz"/,
+  );
+  await assertRejects(() => loadConfig({ set: ["nope=3"] }), /Unknown config key "nope"/);
+  await assertRejects(
+    () => loadConfig({ set: ["train.steps=many"] }),
+    /Config key "train.steps" must be a number, got string "many"/,
+  );
+  await assertRejects(
+    () => loadConfig({ set: ["train.steps=2.5"] }),
+    /Config key "train.steps" must be an integer, got 2.5/,
+  );
+  await assertRejects(
+    () => loadConfig({ set: ["tokenize.encoder=bpe"] }),
+    /Config key "tokenize.encoder" must be one of tiktoken, js-tiktoken, got "bpe"/,
+  );
+  await assertRejects(() => loadConfig({ set: ["train.steps"] }), /--set expects KEY=VALUE/);
+  await assertRejects(
+    () => loadConfig({ set: ["model.nHeads=3"] }),
+    /"model.dModel" \(128\) must be divisible by model.nHeads \(3\)/,
+  );
+});
+
+Deno.test("a config file merges over the preset and its unknown keys are named", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const good = `${dir}/good.json`, bad = `${dir}/bad.json`, badSource = `${dir}/src.json`;
+    await Deno.writeTextFile(good, JSON.stringify({ train: { steps: 11 }, mix: { rows: 50 } }));
+    await Deno.writeTextFile(bad, JSON.stringify({ train: { warmup: 1 } }));
+    await Deno.writeTextFile(
+      badSource,
+      JSON.stringify({ mix: { sources: [{ name: "x", weight: 1, kind: "files", pathz: ["a"] }] } }),
+    );
+    const cfg = await loadConfig({ preset: "test", configFile: good });
+    assertEquals(cfg.train.steps, 11);
+    assertEquals(cfg.mix.rows, 50);
+    assertEquals(cfg.train.batchSize, PRESETS.test.train.batchSize);
+    await assertRejects(
+      () => loadConfig({ configFile: bad }),
+      /Config file ".*bad.json": Unknown config key "train.warmup"/,
+    );
+    await assertRejects(
+      () => loadConfig({ configFile: badSource }),
+      /Unknown config key "mix.sources\[0\].pathz"/,
+    );
+    await assertRejects(
+      () => loadConfig({ configFile: `${dir}/none.json` }),
+      /file does not exist/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("validateConfig accepts a saved config and rejects a tampered one", async () => {
+  const cfg = await loadConfig({ preset: "test" });
+  const copy = JSON.parse(JSON.stringify(cfg));
+  assertEquals(validateConfig(copy), copy);
+  copy.mix.sources[0].kind = "ftp";
+  let message = "";
+  try {
+    validateConfig(copy);
+  } catch (e) {
+    message = (e as Error).message;
+  }
+  assert(message.includes(`"mix.sources[0].kind"`), message);
+});
