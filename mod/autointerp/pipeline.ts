@@ -1,0 +1,332 @@
+/**
+ * The whole autointerpretability pipeline for one feature (explain -> simulate -> score, plus
+ * delphi's detection and fuzzing), for many features, and a token estimate before a run.
+ *
+ * Which example goes where (all after cropping to maxContextTokens, top examples ranked by max
+ * activation, highest first):
+ * - explanation: top examples of rank 1, 3, 5, ... (every other one), at most explainCount;
+ * - held-out top: every other top example; no scorer ever sees an example the explainer saw;
+ * - simulation: the simTopCount highest-ranked held-out top examples and a seeded sample of
+ *   simRandomCount random ones, shuffled together (seeded);
+ * - detection: `activating` contexts, half from held-out top and half from quantiles (whichever is
+ *   short is filled from the other), and `silent` random contexts; random contexts count as
+ *   silent whatever their activations;
+ * - fuzzing: `count` activating contexts drawn the same way (another seed), half highlighted
+ *   right, half wrong (detection.ts).
+ *
+ * Failures never stop a run: a failed step leaves its score null, records an error naming the
+ * feature, and the other steps and features go on. Simulation, detection and fuzzing run
+ * concurrently once the explanation is in. estimate.ts prices a run before it starts.
+ *
+ * @module
+ */
+import { type AutointerpClient, type ChatFn, mapPool, type RequestSettings } from "./client.ts";
+import { detection, fuzzing } from "./detection.ts";
+import { explain } from "./explain.ts";
+import { cropExample, maxActivation, rngFor, sample, shuffled } from "./format.ts";
+import { simulationScore } from "./score.ts";
+import { simulate } from "./simulate.ts";
+import type {
+  ActivationExample,
+  DetectionOptions,
+  FeatureInput,
+  FeatureScore,
+  FuzzingOptions,
+  ScoreOptions,
+} from "./types.ts";
+
+/** Options with every default filled in; detection/fuzzing null when switched off. */
+export interface ResolvedOptions {
+  seed: number;
+  maxContextTokens: number;
+  explainCount: number;
+  simTopCount: number;
+  simRandomCount: number;
+  logprobs: boolean;
+  topLogprobs: number;
+  simulation: boolean;
+  detection: Required<DetectionOptions> | null;
+  fuzzing: Required<FuzzingOptions> | null;
+  settings: RequestSettings;
+  log: (line: string) => void;
+}
+
+export const DEFAULT_DETECTION: Required<DetectionOptions> = {
+  activating: 10,
+  silent: 10,
+  batchSize: 10,
+};
+export const DEFAULT_FUZZING: Required<FuzzingOptions> = {
+  count: 10,
+  batchSize: 10,
+  threshold: 0.3,
+};
+
+function positiveInt(name: string, v: number, min = 1): number {
+  if (!Number.isInteger(v) || v < min) {
+    throw new Error(`Option ${name} ${v} must be an integer >= ${min}`);
+  }
+  return v;
+}
+
+/** Fills in defaults and validates the numbers. */
+export function resolveOptions(opts: ScoreOptions = {}): ResolvedOptions {
+  const det = opts.detection === false
+    ? null
+    : { ...DEFAULT_DETECTION, ...(opts.detection === true ? {} : opts.detection) };
+  const fuz = opts.fuzzing === false
+    ? null
+    : { ...DEFAULT_FUZZING, ...(opts.fuzzing === true ? {} : opts.fuzzing) };
+  const topLogprobs = opts.topLogprobs ?? 20;
+  if (topLogprobs < 1 || topLogprobs > 20) {
+    throw new Error(`Option topLogprobs ${topLogprobs} must be 1..20`);
+  }
+  if (det) {
+    positiveInt("detection.batchSize", det.batchSize);
+    positiveInt("detection.activating", det.activating, 0);
+    positiveInt("detection.silent", det.silent, 0);
+  }
+  if (fuz) {
+    positiveInt("fuzzing.batchSize", fuz.batchSize);
+    positiveInt("fuzzing.count", fuz.count, 0);
+    if (!(fuz.threshold >= 0 && fuz.threshold <= 1)) {
+      throw new Error(`Option fuzzing.threshold ${fuz.threshold} must be in [0, 1]`);
+    }
+  }
+  const temperature = opts.temperature === undefined ? 0 : opts.temperature;
+  return {
+    seed: opts.seed ?? 0,
+    maxContextTokens: positiveInt("maxContextTokens", opts.maxContextTokens ?? 64),
+    explainCount: positiveInt("explainCount", opts.explainCount ?? 10),
+    simTopCount: positiveInt("simTopCount", opts.simTopCount ?? 5, 0),
+    simRandomCount: positiveInt("simRandomCount", opts.simRandomCount ?? 5, 0),
+    logprobs: opts.logprobs ?? true,
+    topLogprobs,
+    simulation: opts.simulation ?? true,
+    detection: det,
+    fuzzing: fuz,
+    settings: {
+      base: { ...(temperature === null ? {} : { temperature }), ...opts.extraParams },
+      maxTokensField: opts.maxTokensField ?? "max_tokens",
+    },
+    log: opts.log ?? ((line) => console.error(line)),
+  };
+}
+
+/** The examples each step uses (see the module note). */
+export interface PreparedFeature {
+  id: number;
+  explain: ActivationExample[];
+  heldOutTop: ActivationExample[];
+  simulation: ActivationExample[];
+  detectionActivating: ActivationExample[];
+  detectionSilent: ActivationExample[];
+  fuzzing: ActivationExample[];
+}
+
+function checkExamples(id: number, kind: string, examples: readonly ActivationExample[]) {
+  examples.forEach((ex, i) => {
+    if (!Array.isArray(ex?.tokens) || !Array.isArray(ex?.acts)) {
+      throw new Error(`Feature ${id}: ${kind} example ${i} lacks tokens or acts arrays`);
+    }
+    if (ex.tokens.length !== ex.acts.length) {
+      throw new Error(
+        `Feature ${id}: ${kind} example ${i} has ${ex.tokens.length} tokens but ` +
+          `${ex.acts.length} activations`,
+      );
+    }
+    const bad = ex.acts.findIndex((a) => typeof a !== "number" || !Number.isFinite(a));
+    if (bad >= 0) {
+      throw new Error(`Feature ${id}: ${kind} example ${i} activation ${bad} is ${ex.acts[bad]}`);
+    }
+  });
+}
+
+/** Half from `top`, half from `quantiles`; the short one is filled from the other. */
+function mixActivating(
+  top: readonly ActivationExample[],
+  quantiles: readonly ActivationExample[],
+  want: number,
+  rng: () => number,
+): ActivationExample[] {
+  const t = shuffled(top, rng), q = shuffled(quantiles, rng);
+  const nq = Math.min(q.length, Math.max(want - t.length, Math.floor(want / 2)));
+  const nt = Math.min(t.length, want - nq);
+  return [...t.slice(0, nt), ...q.slice(0, nq)];
+}
+
+/** Validates a feature's examples and splits them between the steps; throws on bad input. */
+export function prepareFeature(feature: FeatureInput, o: ResolvedOptions): PreparedFeature {
+  const id = feature.id;
+  const quantiles = feature.quantiles ?? [];
+  checkExamples(id, "top", feature.top ?? []);
+  checkExamples(id, "quantile", quantiles);
+  checkExamples(id, "random", feature.random ?? []);
+  if (!feature.top?.length) throw new Error(`Feature ${id}: no top-activating examples`);
+  const crop = (ex: ActivationExample) => cropExample(ex, o.maxContextTokens);
+  const top = feature.top.map(crop)
+    .map((ex, i) => ({ ex, i, max: maxActivation([ex]) }))
+    .sort((a, b) => b.max - a.max || a.i - b.i)
+    .map((x) => x.ex);
+  const explainSet: ActivationExample[] = [];
+  const heldOutTop: ActivationExample[] = [];
+  top.forEach((ex, i) => {
+    if (i % 2 === 0 && explainSet.length < o.explainCount) explainSet.push(ex);
+    else heldOutTop.push(ex);
+  });
+  const q = quantiles.map(crop), random = (feature.random ?? []).map(crop);
+  const rng = (purpose: string) => rngFor(o.seed, id, purpose);
+  const simulation = shuffled([
+    ...heldOutTop.slice(0, o.simTopCount),
+    ...sample(random, o.simRandomCount, rng("simulation-random")),
+  ], rng("simulation-order"));
+  return {
+    id,
+    explain: explainSet,
+    heldOutTop,
+    simulation,
+    detectionActivating: o.detection
+      ? mixActivating(heldOutTop, q, o.detection.activating, rng("detection-activating"))
+      : [],
+    detectionSilent: o.detection ? sample(random, o.detection.silent, rng("detection-silent")) : [],
+    fuzzing: o.fuzzing
+      ? mixActivating(heldOutTop, q, o.fuzzing.count, rng("fuzzing-examples"))
+      : [],
+  };
+}
+
+function emptyScore(feature: FeatureInput, model: string): FeatureScore {
+  return {
+    featureId: feature.id,
+    model,
+    explanation: null,
+    simulationScore: null,
+    simulationNullReason: null,
+    simulation: null,
+    detection: null,
+    fuzzing: null,
+    errors: [],
+    requests: 0,
+    cachedRequests: 0,
+    promptTokens: 0,
+    completionTokens: 0,
+    cachedPromptTokens: 0,
+    cachedCompletionTokens: 0,
+    cacheKeys: [],
+  };
+}
+
+const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/** Explains and scores one feature; never throws (failures land in `errors`). */
+export async function scoreFeature(
+  client: AutointerpClient,
+  feature: FeatureInput,
+  opts: ScoreOptions = {},
+): Promise<FeatureScore> {
+  const result = emptyScore(feature, client.model);
+  // A chat wrapper that tallies this feature's tokens, cache hits and cache files.
+  const chat: ChatFn = async (req) => {
+    const r = await client.chat(req);
+    if (r.cached) {
+      result.cachedRequests++;
+      result.cachedPromptTokens += r.promptTokens;
+      result.cachedCompletionTokens += r.completionTokens;
+    } else {
+      result.requests++;
+      result.promptTokens += r.promptTokens;
+      result.completionTokens += r.completionTokens;
+    }
+    result.cacheKeys.push(r.key);
+    return r;
+  };
+  const fail = (e: unknown) => {
+    const m = message(e);
+    result.errors.push(/^Feature \d+/.test(m) ? m : `Feature ${feature.id}: ${m}`);
+    return result.errors.at(-1)!;
+  };
+  let o: ResolvedOptions, prep: PreparedFeature;
+  try {
+    o = resolveOptions(opts);
+    prep = prepareFeature(feature, o);
+    result.explanation = (await explain(chat, feature.id, prep.explain, o.settings)).explanation;
+  } catch (e) {
+    result.simulationNullReason = `no explanation: ${fail(e)}`;
+    return result;
+  }
+  const explanation = result.explanation;
+  const rng = (purpose: string) => rngFor(o.seed, feature.id, purpose);
+  await Promise.all([
+    (async () => {
+      if (!o.simulation) return void (result.simulationNullReason = "simulation not run");
+      try {
+        const sim = await simulate(chat, feature.id, explanation, prep.simulation, o.settings, o);
+        const trueActs = prep.simulation.map((ex) => ex.acts.slice());
+        result.simulation = {
+          trueActs,
+          simulatedActs: sim.values,
+          fromLogprobs: sim.fromLogprobs,
+          fromWritten: sim.fromWritten,
+        };
+        const s = simulationScore(trueActs, sim.values);
+        result.simulationScore = s.score;
+        result.simulationNullReason = s.reason;
+      } catch (e) {
+        result.simulationNullReason = fail(e);
+      }
+    })(),
+    (async () => {
+      if (!o.detection) return;
+      try {
+        result.detection = await detection(
+          chat,
+          feature.id,
+          explanation,
+          prep.detectionActivating,
+          prep.detectionSilent,
+          o.settings,
+          { batchSize: o.detection.batchSize, rng: rng("detection-order") },
+        );
+      } catch (e) {
+        fail(e);
+      }
+    })(),
+    (async () => {
+      if (!o.fuzzing) return;
+      try {
+        result.fuzzing = await fuzzing(chat, feature.id, explanation, prep.fuzzing, o.settings, {
+          ...o.fuzzing,
+          rng: rng("fuzzing-order"),
+        });
+      } catch (e) {
+        fail(e);
+      }
+    })(),
+  ]);
+  return result;
+}
+
+/** Scores many features, at most `featureConcurrency` at a time (default 4); input order kept. */
+export async function scoreFeatures(
+  client: AutointerpClient,
+  features: readonly FeatureInput[],
+  opts: ScoreOptions & { featureConcurrency?: number } = {},
+): Promise<FeatureScore[]> {
+  const log = opts.log ?? ((line: string) => console.error(line));
+  let done = 0;
+  return await mapPool(features, opts.featureConcurrency ?? 4, async (f) => {
+    const r = await scoreFeature(client, f, opts);
+    done++;
+    const fmt = (v: number | null | undefined, d: number) => (v == null ? "null" : v.toFixed(d));
+    log(
+      `autointerp: feature ${f.id} (${done}/${features.length}) score ${
+        fmt(r.simulationScore, 1)
+      }` +
+        ` detection acc ${fmt(r.detection?.accuracy, 2)} fuzzing acc ${
+          fmt(r.fuzzing?.accuracy, 2)
+        }` +
+        (r.errors.length ? ` errors ${r.errors.length}` : ""),
+    );
+    return r;
+  });
+}
