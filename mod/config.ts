@@ -69,6 +69,16 @@ export interface RunConfig {
     checkpointEvery: number;
     logEvery: number;
   };
+  activations: {
+    /** MLP activation vectors cached for SAE training (one per token). */
+    trainTokens: number;
+    /** Held-out tokens for feature statistics; 1 / heldOutTokens is the density resolution. */
+    heldOutTokens: number;
+    /** Rows per training shard; each shard mixes the tokens of many sequences, shuffled. */
+    shardTokens: number;
+    /** Sequences per forward pass. */
+    batchSequences: number;
+  };
 }
 
 export const PRESET_NAMES = Object.keys(PRESETS);
@@ -97,6 +107,10 @@ const RULES: Record<string, { int?: boolean; min?: number; max?: number; oneOf?:
   "train.evalBatches": { int: true, min: 1 },
   "train.checkpointEvery": { int: true, min: 1 },
   "train.logEvery": { int: true, min: 1 },
+  "activations.trainTokens": { int: true, min: 1 },
+  "activations.heldOutTokens": { int: true, min: 1 },
+  "activations.shardTokens": { int: true, min: 1 },
+  "activations.batchSequences": { int: true, min: 1 },
 };
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };

@@ -162,6 +162,57 @@ export function requireColumns(table: arrow.Table, columns: string[], label: str
   }
 }
 
+type FlatArray = Uint16Array | Int32Array | Float32Array;
+
+/** A fixed_size_list<T>[width] column over `values` (row-major, rows x width), no copy. */
+export function fixedSizeListVector(values: FlatArray, width: number): arrow.Vector {
+  const childType = values instanceof Uint16Array
+    ? new arrow.Uint16()
+    : values instanceof Int32Array
+    ? new arrow.Int32()
+    : new arrow.Float32();
+  const rows = values.length / width;
+  if (!Number.isInteger(rows)) {
+    throw new Error(`fixedSizeListVector: ${values.length} values do not fill rows of ${width}`);
+  }
+  const type = new arrow.FixedSizeList(width, new arrow.Field("item", childType, false));
+  // The casts pick makeData's overloads; the union of element types defeats TypeScript's choice.
+  const child = arrow.makeData({
+    type: childType as arrow.Float32,
+    length: values.length,
+    data: values as Float32Array,
+  });
+  const list = arrow.makeData({
+    type: type as arrow.FixedSizeList<arrow.Float32>,
+    length: rows,
+    child,
+    nullCount: 0,
+  });
+  return arrow.makeVector(list);
+}
+
+/** The values of a fixed_size_list column as one flat row-major array (copied out of chunks). */
+export function fixedSizeListValues<T extends FlatArray>(
+  col: arrow.Vector,
+  width: number,
+  ArrayType: { new (n: number): T },
+): T {
+  const out = new ArrayType(col.length * width);
+  let pos = 0;
+  for (const data of col.data) {
+    const child = data.children[0];
+    if (data.offset === 0 && child.offset === 0) {
+      out.set((child.values as T).subarray(0, data.length * width), pos);
+    } else {
+      // A sliced chunk: go row by row rather than trust offset arithmetic.
+      const vec = arrow.makeVector(data);
+      for (let r = 0; r < data.length; r++) out.set(vec.get(r)!.toArray(), pos + r * width);
+    }
+    pos += data.length * width;
+  }
+  return out;
+}
+
 function errText(e: unknown): string {
   const msg = e instanceof Error ? e.message : String(e);
   return msg.split("\n")[0].slice(0, 300);

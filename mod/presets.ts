@@ -120,7 +120,7 @@ const demo: RunConfig = {
   resultsDir: "results",
   backend: "auto",
   mix: { rows: 12000, maxDocChars: 2000, sources: EMBEDDED_SOURCES },
-  tokenize: { contextLength: 128, valFraction: 0.02, encoder: "tiktoken", workers: 2 },
+  tokenize: { contextLength: 128, valFraction: 0.04, encoder: "tiktoken", workers: 2 },
   model: { dModel: 128, nHeads: 8, dMlp: 512 },
   train: {
     steps: 1200,
@@ -134,6 +134,13 @@ const demo: RunConfig = {
     evalBatches: 8,
     checkpointEvery: 100,
     logEvery: 20,
+  },
+  // 1e5 held-out tokens resolve densities down to 1e-5 (one firing in 100,000 tokens).
+  activations: {
+    trainTokens: 1_000_000,
+    heldOutTokens: 100_000,
+    shardTokens: 65_536,
+    batchSequences: 16,
   },
 };
 
@@ -154,6 +161,7 @@ const test: RunConfig = {
     checkpointEvery: 10,
     logEvery: 5,
   },
+  activations: { trainTokens: 8192, heldOutTokens: 2048, shardTokens: 4096, batchSequences: 8 },
 };
 
 const paper: RunConfig = {
@@ -176,6 +184,13 @@ const paper: RunConfig = {
     evalBatches: 20,
     checkpointEvery: 500,
     logEvery: 50,
+  },
+  // 20M x 512 float32 activations = 41 GB on disk; 1e7 held-out tokens resolve densities of 1e-7.
+  activations: {
+    trainTokens: 20_000_000,
+    heldOutTokens: 10_000_000,
+    shardTokens: 1_048_576,
+    batchSequences: 8,
   },
 };
 

@@ -7,19 +7,16 @@
  */
 import * as arrow from "apache-arrow";
 import type { Packed } from "./pack.ts";
-import { parquetInfo, readParquet, requireColumns } from "./parquet.ts";
+import {
+  fixedSizeListValues,
+  fixedSizeListVector,
+  parquetInfo,
+  readParquet,
+  requireColumns,
+} from "./parquet.ts";
 
 export function tokensTable(packed: Packed, contextLength: number): arrow.Table {
   const n = packed.sourceIdx.length;
-  const listType = new arrow.FixedSizeList(
-    contextLength,
-    new arrow.Field("item", new arrow.Uint16(), false),
-  );
-  const child = arrow.makeData({
-    type: new arrow.Uint16(),
-    length: packed.tokens.length,
-    data: packed.tokens,
-  });
   return new arrow.Table({
     seq: arrow.makeVector(Int32Array.from({ length: n }, (_, i) => i)),
     split: arrow.vectorFromArray(
@@ -30,7 +27,7 @@ export function tokensTable(packed: Packed, contextLength: number): arrow.Table 
       Array.from(packed.sourceIdx, (s) => packed.sourceNames[s]),
       new arrow.Utf8(),
     ),
-    tokens: arrow.makeVector(arrow.makeData({ type: listType, length: n, child, nullCount: 0 })),
+    tokens: fixedSizeListVector(packed.tokens, contextLength),
   });
 }
 
@@ -70,7 +67,7 @@ export async function readTokens(
   const splits = table.getChild("split")!.toArray() as string[];
   const keep: number[] = [];
   splits.forEach((s, i) => (split === "all" || s === split) && keep.push(i));
-  const all = flatTokens(table.getChild("tokens")!, T);
+  const all = fixedSizeListValues(table.getChild("tokens")!, T, Uint16Array);
   const seqAll = table.getChild("seq")!.toArray() as Int32Array;
   const srcAll = table.getChild("source")!.toArray() as string[];
   const tokens = new Uint16Array(keep.length * T);
@@ -89,22 +86,4 @@ export async function readTokens(
     source: keep.map((r) => srcAll[r]),
     contextLength: T,
   };
-}
-
-/** The ids of a fixed_size_list<uint16> column as one flat array (copied out of the chunks). */
-function flatTokens(col: arrow.Vector, T: number): Uint16Array {
-  const out = new Uint16Array(col.length * T);
-  let pos = 0;
-  for (const data of col.data) {
-    const child = data.children[0];
-    if (data.offset === 0 && child.offset === 0) {
-      out.set((child.values as Uint16Array).subarray(0, data.length * T), pos);
-    } else {
-      // A sliced chunk: go row by row rather than trust offset arithmetic.
-      const vec = arrow.makeVector(data);
-      for (let r = 0; r < data.length; r++) out.set(vec.get(r)!.toArray(), pos + r * T);
-    }
-    pos += data.length * T;
-  }
-  return out;
 }
