@@ -1,23 +1,44 @@
 /**
- * A small seeded random number generator (SplitMix32 / Mulberry32 family) so that every stage is
- * deterministic for a seed, and its state can be checkpointed as one number.
+ * A small seeded random number generator (Mulberry32) so that every stage is deterministic for a
+ * seed, and its whole state is one 32-bit number that checkpoints save and restore (a resumed run
+ * then draws exactly the numbers an unbroken one would).
  *
  * @module
  */
 
+/** A generator's whole state, for checkpoints. */
+export type RngState = number;
+
 export class Rng {
-  state: number;
+  #state: number;
 
   constructor(seed: number) {
-    this.state = (seed >>> 0) ^ 0x9e3779b9;
+    if (!Number.isFinite(seed)) throw new Error(`Rng seed "${seed}" is not a finite number`);
+    this.#state = (Math.floor(seed) >>> 0) ^ 0x9e3779b9;
+  }
+
+  state(): RngState {
+    return this.#state;
+  }
+
+  load(state: RngState): void {
+    if (!Number.isInteger(state)) {
+      throw new Error(`Rng state ${JSON.stringify(state)} is not an integer`);
+    }
+    this.#state = state >>> 0;
   }
 
   /** Uniform in [0, 1). */
   next(): number {
-    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
+    let t = (this.#state = (this.#state + 0x6d2b79f5) >>> 0);
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+
+  /** Uniform in (0, 1]: safe under a logarithm. */
+  nextOpen(): number {
+    return 1 - this.next();
   }
 
   /** Integer in [0, n). */
@@ -27,7 +48,7 @@ export class Rng {
 
   /** Standard normal (Box-Muller). */
   normal(): number {
-    const u = 1 - this.next(), v = this.next();
+    const u = this.nextOpen(), v = this.next();
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
   }
 

@@ -1,0 +1,269 @@
+/**
+ * Tests for mod/sae_trainer.ts (and mod/sae_checkpoint.ts) on the cpu backend: unit decoder rows
+ * over many steps, a level tensor count, b_dec at the geometric median, resampling inside the
+ * trainer, recovery of known directions from synthetic sparse data, and checkpoint-resume equal to
+ * an unbroken run.
+ *
+ *   deno test --allow-read --allow-write --allow-env tests/sae_trainer_test.ts
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { geometricMedian } from "../mod/geometric_median.ts";
+import { toArrays } from "../mod/sae.ts";
+import { readSweepCheckpoint, writeSweepCheckpoint } from "../mod/sae_checkpoint.ts";
+import { adaptiveSaeGrads } from "../mod/sae_sparse.ts";
+import { Rng } from "../mod/rng.ts";
+import { type SaeStepMetrics, type SaeTrainConfig, SweepTrainer } from "../mod/sae_trainer.ts";
+import {
+  assert,
+  assertAllClose,
+  assertAlmostEquals,
+  assertEquals,
+  assertGreater,
+  assertLess,
+  assertRejects,
+  assertThrows,
+} from "./assert.ts";
+
+await tf.setBackend("cpu");
+
+/** Sparse synthetic data: each row is `active` of `n` seeded unit directions in R^d, scaled. */
+class SparseSource {
+  readonly dirs: Float32Array;
+  readonly rng: Rng;
+  constructor(readonly d: number, readonly n: number, readonly active: number, seed: number) {
+    this.rng = new Rng(seed);
+    this.dirs = new Float32Array(n * d);
+    for (let g = 0; g < n; g++) {
+      let norm = 0;
+      for (let j = 0; j < d; j++) norm += (this.dirs[g * d + j] = this.rng.normal()) ** 2;
+      for (let j = 0; j < d; j++) this.dirs[g * d + j] /= Math.sqrt(norm);
+    }
+  }
+  batch(rows: number): tf.Tensor2D {
+    const { d, n, rng } = this;
+    const x = new Float32Array(rows * d);
+    for (let b = 0; b < rows; b++) {
+      const chosen = new Set<number>();
+      while (chosen.size < this.active) chosen.add(rng.int(n));
+      for (const g of chosen) {
+        const a = 0.5 + rng.next();
+        for (let j = 0; j < d; j++) x[b * d + j] += a * this.dirs[g * d + j];
+      }
+    }
+    return tf.tensor2d(x, [rows, d]);
+  }
+}
+
+function rowNorms(w: Float32Array, rows: number, cols: number): number[] {
+  return Array.from(
+    { length: rows },
+    (_, i) => Math.hypot(...w.subarray(i * cols, (i + 1) * cols)),
+  );
+}
+
+const TWO_SIZES: SaeTrainConfig[] = [
+  { dSae: 48, l1Coefficient: 0.3, lr: 0.01, resampleSteps: [20], deadWindow: 10 },
+  { dSae: 32, architecture: "topk", k: 4, l1Coefficient: 0, lr: 0.01 },
+];
+
+Deno.test("sweep trainer keeps every decoder row at unit norm over many micro-batched steps", async () => {
+  const src = new SparseSource(16, 32, 3, 1);
+  const trainer = new SweepTrainer(TWO_SIZES, { dIn: 16, microBatch: 16, logEvery: 10 });
+  for (let s = 0; s < 60; s++) {
+    const x = src.batch(40); // 16 + 16 + 8 rows
+    await trainer.step(x);
+    x.dispose();
+  }
+  for (const slot of trainer.slots) {
+    const w = (await slot.sae.wDecFD.data()) as Float32Array;
+    assertAllClose(rowNorms(w, slot.cfg.dSae, 16), new Array(slot.cfg.dSae).fill(1), 1e-5);
+  }
+  trainer.dispose();
+});
+
+Deno.test("sweep trainer leaves tf.memory().numTensors level across steps", async () => {
+  const src = new SparseSource(16, 32, 3, 2);
+  const trainer = new SweepTrainer(TWO_SIZES, { dIn: 16, microBatch: 16, logEvery: 5 });
+  const counts: number[] = [];
+  for (let s = 1; s <= 30; s++) {
+    const x = src.batch(40);
+    await trainer.step(x);
+    x.dispose();
+    if (s === 10 || s === 25 || s === 30) counts.push(tf.memory().numTensors);
+  }
+  // Steps 11..30 include logging steps and the resample at step 20.
+  assertEquals(counts[1], counts[0]);
+  assertEquals(counts[2], counts[0]);
+  trainer.dispose();
+});
+
+Deno.test("sweep trainer on the sparse gradient path tracks the dense one", async () => {
+  const src = new SparseSource(16, 32, 3, 6);
+  const batches = Array.from({ length: 20 }, () => src.batch(40));
+  const sparseFn = adaptiveSaeGrads(1); // sparse from the second call on
+  const dense = new SweepTrainer(TWO_SIZES, { dIn: 16, microBatch: 16 });
+  const sparse = new SweepTrainer(TWO_SIZES, { dIn: 16, microBatch: 16, gradsFn: sparseFn });
+  const counts: number[] = [];
+  for (const [i, x] of batches.entries()) {
+    await dense.step(x);
+    await sparse.step(x);
+    if (i === 5 || i === 19) counts.push(tf.memory().numTensors);
+  }
+  assertGreater(sparseFn.sparseCalls, 100);
+  assertEquals(counts[1], counts[0]);
+  for (let i = 0; i < TWO_SIZES.length; i++) {
+    const [a, b] = [await toArrays(dense.slots[i].sae), await toArrays(sparse.slots[i].sae)];
+    for (const name of Object.keys(a)) assertAllClose(b[name], a[name], 1e-4, name);
+  }
+  tf.dispose(batches);
+  dense.dispose();
+  sparse.dispose();
+});
+
+Deno.test("sweep trainer starts b_dec at the geometric median of the first batch", async () => {
+  const src = new SparseSource(8, 16, 2, 3);
+  const trainer = new SweepTrainer([{ dSae: 16, l1Coefficient: 0.1, lr: 1e-9 }], { dIn: 8 });
+  const x = src.batch(64);
+  await trainer.step(x);
+  const { median } = geometricMedian(x);
+  assertAllClose(await trainer.slots[0].sae.bDecD.data(), median, 1e-5);
+  x.dispose();
+  trainer.dispose();
+});
+
+Deno.test("sweep trainer resamples dead features at the configured step and logs it once", async () => {
+  const src = new SparseSource(16, 32, 3, 4);
+  // λ this large silences most features within the window.
+  const trainer = new SweepTrainer(
+    [{ dSae: 64, l1Coefficient: 4, lr: 0.03, resampleSteps: [25], deadWindow: 10 }],
+    { dIn: 16, logEvery: 5, resampleInputs: 256 },
+  );
+  const logs: SaeStepMetrics[] = [];
+  for (let s = 0; s < 40; s++) {
+    const x = src.batch(32);
+    logs.push(...((await trainer.step(x)) ?? []));
+    x.dispose();
+  }
+  assertEquals(logs.map((l) => l.step), [5, 10, 15, 20, 25, 30, 35, 40]);
+  assertGreater(logs[3].deadFraction, 0.2); // dead before the resample ...
+  const events = logs.flatMap((l) => l.resamples);
+  assertEquals(events.length, 1);
+  assertEquals(logs[4].resamples.length, 1); // ... reported at the step that resampled ...
+  const [ev] = events;
+  assertEquals(ev.step, 25);
+  assertGreater(ev.nDead, 10);
+  assertAlmostEquals(ev.deadFractionBefore, ev.nDead / 64, 1e-12);
+  assertLess(ev.deadFractionAfter, ev.deadFractionBefore);
+  assertEquals(logs[4].deadFraction, 0); // ... and resampled features get a fresh window
+  assert(ev.deadFractionNextWindow !== undefined, "dead fraction one window later is recorded");
+  trainer.dispose();
+});
+
+Deno.test("sweep trainer recovers at least 90% of known sparse directions", async () => {
+  // 64 unit directions in R^32, 3 active per row with magnitudes in [0.5, 1.5).
+  const src = new SparseSource(32, 64, 3, 123);
+  const trainer = new SweepTrainer(
+    [{ dSae: 128, l1Coefficient: 0.3, lr: 0.01 }],
+    { dIn: 32, logEvery: 50 },
+  );
+  const logs: SaeStepMetrics[] = [];
+  for (let s = 0; s < 400; s++) {
+    const x = src.batch(64);
+    logs.push(...((await trainer.step(x)) ?? []));
+    x.dispose();
+  }
+  assertLess(logs.at(-1)!.loss, 0.6 * logs[0].loss);
+  assertGreater(logs.at(-1)!.fve, 0.85);
+  const w = (await trainer.slots[0].sae.wDecFD.data()) as Float32Array;
+  let recovered = 0;
+  for (let g = 0; g < 64; g++) {
+    let best = -1;
+    for (let f = 0; f < 128; f++) {
+      let cos = 0;
+      for (let j = 0; j < 32; j++) cos += w[f * 32 + j] * src.dirs[g * 32 + j];
+      best = Math.max(best, cos);
+    }
+    if (best >= 0.9) recovered++;
+  }
+  assertGreater(recovered, 0.9 * 64 - 1e-9, `recovered ${recovered} of 64 directions`);
+  trainer.dispose();
+});
+
+Deno.test("sweep trainer resumed from a checkpoint on disk matches an unbroken run", async () => {
+  const configs: SaeTrainConfig[] = [
+    { dSae: 48, l1Coefficient: 3, lr: 0.03, resampleSteps: [10, 20, 25], deadWindow: 5 },
+    { dSae: 32, architecture: "topk", k: 4, l1Coefficient: 0, lr: 0.01 },
+  ];
+  const opts = { dIn: 16, microBatch: 16, logEvery: 5, resampleInputs: 64, seed: 9 };
+  const src = new SparseSource(16, 32, 3, 5);
+  const batches = Array.from({ length: 30 }, () => src.batch(40));
+  const run = async (t: SweepTrainer, from: number, to: number) => {
+    const logs: SaeStepMetrics[] = [];
+    for (let s = from; s < to; s++) logs.push(...((await t.step(batches[s])) ?? []));
+    return logs;
+  };
+
+  const unbroken = new SweepTrainer(configs, opts);
+  const logsA = await run(unbroken, 0, 30);
+
+  const first = new SweepTrainer(configs, opts);
+  await run(first, 0, 12);
+  const dir = await Deno.makeTempDir();
+  await writeSweepCheckpoint(dir, await first.state());
+  first.dispose();
+  const resumed = new SweepTrainer(configs, opts);
+  resumed.load(await readSweepCheckpoint(dir));
+  const logsB = await run(resumed, 12, 30);
+
+  const resampled = logsA.flatMap((l) => l.resamples).filter((e) => e.step > 12);
+  assertGreater(resampled[0].nDead + resampled[1].nDead, 0, "the resumed part resamples");
+  const tail = logsA.filter((l) => l.step > 12);
+  assertEquals(logsB.map((l) => [l.name, l.step]), tail.map((l) => [l.name, l.step]));
+  logsB.forEach((l, i) => {
+    assertAllClose([l.loss, l.mse, l.l0, l.deadFraction], [
+      tail[i].loss,
+      tail[i].mse,
+      tail[i].l0,
+      tail[i].deadFraction,
+    ], 1e-5);
+    assertEquals(
+      l.resamples.map((e) => e.inputIndices),
+      tail[i].resamples.map((e) => e.inputIndices),
+    );
+  });
+  for (let i = 0; i < configs.length; i++) {
+    const [a, b] = [await toArrays(unbroken.slots[i].sae), await toArrays(resumed.slots[i].sae)];
+    for (const name of Object.keys(a)) assertAllClose(b[name], a[name], 1e-5, name);
+    const [ma, mb] = [await unbroken.slots[i].adam.state(), await resumed.slots[i].adam.state()];
+    assertEquals(mb.t, ma.t);
+    for (const name of Object.keys(ma.m)) assertAllClose(mb.v[name], ma.v[name], 1e-5, name);
+  }
+  tf.dispose(batches);
+  unbroken.dispose();
+  resumed.dispose();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("sweep trainer rejects bad configs and inputs with messages that name the value", async () => {
+  assertThrows(
+    () =>
+      new SweepTrainer([{ dSae: 8, l1Coefficient: 1, lr: 1e-3, resampleSteps: [5] }], {
+        dIn: 4,
+      }),
+    /first resample step 5 comes before deadWindow 1000/,
+  );
+  assertThrows(
+    () =>
+      new SweepTrainer([{ dSae: 8, architecture: "topk", l1Coefficient: 0, lr: 1e-3 }], {
+        dIn: 4,
+      }),
+    /SAE "f8-topk": SAE k "undefined" must be a positive integer/,
+  );
+  const trainer = new SweepTrainer([{ dSae: 8, l1Coefficient: 1, lr: 1e-3 }], { dIn: 4 });
+  const x = tf.zeros([3, 5]) as tf.Tensor2D;
+  await assertRejects(() => trainer.step(x), /SAE input width 5 .* does not match d_in 4/);
+  x.dispose();
+  trainer.dispose();
+});
