@@ -79,6 +79,31 @@ export interface RunConfig {
     /** Sequences per forward pass. */
     batchSequences: number;
   };
+  sae: {
+    /** Dictionary sizes trained side by side from one pass over the activations. */
+    sizes: number[];
+    /** "relu" (Anthropic's, the paper's) or "topk" (Gao et al. 2024). */
+    architecture: string;
+    /** Active features per token for "topk". */
+    k: number;
+    /** λ of the L1 penalty (MSE summed over d_in, L1 summed over features; both mean over batch). */
+    l1Coefficient: number;
+    lr: number;
+    /** Rows per step; steps = activations.trainTokens / batchSize (one pass). */
+    batchSize: number;
+    /** Rows per gradient pass (the wasm backend's 4 GiB heap caps a pass's size). */
+    microBatch: number;
+    /** Steps after which dead features are resampled. */
+    resampleSteps: number[];
+    /** Steps without firing after which a feature counts as dead. */
+    deadWindow: number;
+    /** Inputs kept for resampling (sampled with probability ~ squared loss). */
+    resampleInputs: number;
+    /** "dense", "sparse" or "auto" (sparse gradients once fewer than 1% of features fire). */
+    kernel: string;
+    logEvery: number;
+    checkpointEvery: number;
+  };
 }
 
 export const PRESET_NAMES = Object.keys(PRESETS);
@@ -111,6 +136,19 @@ const RULES: Record<string, { int?: boolean; min?: number; max?: number; oneOf?:
   "activations.heldOutTokens": { int: true, min: 1 },
   "activations.shardTokens": { int: true, min: 1 },
   "activations.batchSequences": { int: true, min: 1 },
+  "sae.sizes": { int: true, min: 1 },
+  "sae.architecture": { oneOf: ["relu", "topk"] },
+  "sae.k": { int: true, min: 1 },
+  "sae.l1Coefficient": { min: 0 },
+  "sae.lr": { min: 0 },
+  "sae.batchSize": { int: true, min: 1 },
+  "sae.microBatch": { int: true, min: 1 },
+  "sae.resampleSteps": { int: true, min: 1 },
+  "sae.deadWindow": { int: true, min: 1 },
+  "sae.resampleInputs": { int: true, min: 1 },
+  "sae.kernel": { oneOf: ["dense", "sparse", "auto"] },
+  "sae.logEvery": { int: true, min: 1 },
+  "sae.checkpointEvery": { int: true, min: 1 },
 };
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };

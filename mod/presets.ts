@@ -142,6 +142,21 @@ const demo: RunConfig = {
     shardTokens: 65_536,
     batchSequences: 16,
   },
+  sae: {
+    sizes: [512, 1024, 2048, 4096, 8192, 16384],
+    architecture: "relu",
+    k: 32,
+    l1Coefficient: 1e-3,
+    lr: 1e-3,
+    batchSize: 1024,
+    microBatch: 1024,
+    resampleSteps: [250, 500],
+    deadWindow: 200,
+    resampleInputs: 8192,
+    kernel: "auto",
+    logEvery: 25,
+    checkpointEvery: 100,
+  },
 };
 
 const test: RunConfig = {
@@ -162,6 +177,17 @@ const test: RunConfig = {
     logEvery: 5,
   },
   activations: { trainTokens: 8192, heldOutTokens: 2048, shardTokens: 4096, batchSequences: 8 },
+  sae: {
+    ...demo.sae,
+    sizes: [64, 128],
+    batchSize: 256,
+    microBatch: 256,
+    resampleSteps: [20],
+    deadWindow: 10,
+    resampleInputs: 1024,
+    logEvery: 4,
+    checkpointEvery: 8,
+  },
 };
 
 const paper: RunConfig = {
@@ -191,6 +217,17 @@ const paper: RunConfig = {
     heldOutTokens: 10_000_000,
     shardTokens: 1_048_576,
     batchSequences: 8,
+  },
+  // Towards Monosemanticity: batch 4096 (rows), Adam, resampling at 25k, 50k, 75k, 100k steps.
+  sae: {
+    ...demo.sae,
+    batchSize: 4096,
+    microBatch: 2048,
+    resampleSteps: [1000, 2000, 3000],
+    deadWindow: 500,
+    resampleInputs: 65536,
+    logEvery: 50,
+    checkpointEvery: 250,
   },
 };
 

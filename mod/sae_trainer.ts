@@ -75,6 +75,8 @@ export interface SaeStepMetrics {
   l0: number;
   deadFraction: number;
   resamples: ResampleEvent[];
+  /** This SAE's training throughput in this process (wall time of its own updates). */
+  tokensPerS: number;
 }
 
 export interface SaeTrainState {
@@ -108,6 +110,9 @@ interface Slot {
   rng: Rng;
   events: ResampleEvent[];
   reported: number;
+  /** Wall seconds and rows of this SAE's updates in this process (for tokens/s per size). */
+  seconds: number;
+  rowsTimed: number;
 }
 
 export class SweepTrainer {
@@ -177,6 +182,8 @@ export class SweepTrainer {
       rng: new Rng(cfg.seed ^ 0x5a5a5a5a),
       events: [],
       reported: 0,
+      seconds: 0,
+      rowsTimed: 0,
     };
   }
 
@@ -205,7 +212,11 @@ export class SweepTrainer {
     const logs: SaeStepMetrics[] = [];
     try {
       for (const slot of this.slots) {
+        // wasm and cpu run kernels as they are called, so wall time per SAE is meaningful there.
+        const t0 = performance.now();
         const parts = this.#trainOne(slot, micros, B, step, logging);
+        slot.seconds += (performance.now() - t0) / 1000;
+        slot.rowsTimed += B;
         this.#checkNextWindow(slot, step);
         const resample = this.#maybeResample(slot, step);
         if (resample) slot.events.push(resample);
@@ -227,6 +238,7 @@ export class SweepTrainer {
             l0,
             deadFraction: this.#deadList(slot, step).length / slot.cfg.dSae,
             resamples: slot.events.slice(slot.reported),
+            tokensPerS: slot.seconds > 0 ? slot.rowsTimed / slot.seconds : 0,
           });
           slot.reported = slot.events.length;
         }

@@ -1,0 +1,238 @@
+/**
+ * Cache the transformer's MLP post-activations for SAE training and evaluation.
+ *
+ *   deno task activations --preset demo
+ *
+ * Trains the transformer first if it is out of date. Reads data/<run>/tokens.parquet and
+ * results/<run>/transformer/model.safetensors. Writes data/<run>/activations/: train-NNNNN.parquet
+ * shards (activations.trainTokens rows in all, each shard the shuffled tokens of a random subset of
+ * training sequences) and heldout.parquet (activations.heldOutTokens rows from validation
+ * sequences, in order), plus stats.parquet (rows, throughput). Resumes shard by shard.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import * as arrow from "apache-arrow";
+import { join } from "node:path";
+import { CONFIG_OPTIONS, fmtInt, log, parseTaskArgs, runMain, type TaskSpec } from "../mod/cli.ts";
+import { loadConfig, pick, type RunConfig } from "../mod/config.ts";
+import { initBackend } from "../mod/backend.ts";
+import { writeParquet } from "../mod/parquet.ts";
+import { runPaths } from "../mod/paths.ts";
+import { runStage, type StageResult } from "../mod/stage.ts";
+import { readTokens, type TokenSplit } from "../mod/tokens.ts";
+import { deriveSeed, Rng } from "../mod/rng.ts";
+import { hashFile, hashJson } from "../mod/hash.ts";
+import { exists, readJson, writeJsonAtomic } from "../mod/fsutil.ts";
+import { disposeTransformer, mlpActivations, type Transformer } from "../mod/transformer.ts";
+import { loadTransformer } from "../mod/transformer_io.ts";
+import {
+  type ActivationRows,
+  HELDOUT_FILE,
+  trainShardName,
+  writeActivationShard,
+} from "../mod/activations.ts";
+import * as train from "./train.ts";
+
+export const SPEC: TaskSpec = {
+  name: "activations",
+  summary: "Cache the transformer's MLP activations as Parquet shards for the SAEs",
+  details: "Writes data/<run>/activations/ (train-NNNNN.parquet shards and heldout.parquet).",
+  options: {
+    ...CONFIG_OPTIONS,
+    backend: {
+      type: "string",
+      arg: "NAME",
+      description: "TensorFlow.js backend (default from config)",
+    },
+  },
+};
+
+/** Runs the model over the given sequences and returns one row per token. */
+async function collect(
+  model: Transformer,
+  split: TokenSplit,
+  seqIdx: ArrayLike<number>,
+  batchSequences: number,
+): Promise<ActivationRows> {
+  const T = split.contextLength, dIn = model.config.dMlp;
+  const n = seqIdx.length * T;
+  const rows: ActivationRows = {
+    acts: new Float32Array(n * dIn),
+    seq: new Int32Array(n),
+    pos: new Int32Array(n),
+    token: new Int32Array(n),
+    dIn,
+  };
+  for (let b = 0; b < seqIdx.length; b += batchSequences) {
+    const count = Math.min(batchSequences, seqIdx.length - b);
+    const ids = new Int32Array(count * T);
+    for (let i = 0; i < count; i++) {
+      const s = seqIdx[b + i];
+      ids.set(split.tokens.subarray(s * T, s * T + T), i * T);
+      for (let t = 0; t < T; t++) {
+        const r = (b + i) * T + t;
+        rows.seq[r] = split.seq[s];
+        rows.pos[r] = t;
+        rows.token[r] = ids[i * T + t];
+      }
+    }
+    const post = tf.tidy(() => mlpActivations(model, tf.tensor2d(ids, [count, T], "int32")));
+    rows.acts.set((await post.data()) as Float32Array, b * T * dIn);
+    post.dispose();
+  }
+  return rows;
+}
+
+/** Reorders rows by `order` (a permutation), so a shard's rows are not in sequence order. */
+function permuteRows(r: ActivationRows, order: Int32Array): ActivationRows {
+  const d = r.dIn,
+    out: ActivationRows = {
+      acts: new Float32Array(r.acts.length),
+      seq: new Int32Array(order.length),
+      pos: new Int32Array(order.length),
+      token: new Int32Array(order.length),
+      dIn: d,
+    };
+  order.forEach((src, dst) => {
+    out.acts.set(r.acts.subarray(src * d, src * d + d), dst * d);
+    out.seq[dst] = r.seq[src];
+    out.pos[dst] = r.pos[src];
+    out.token[dst] = r.token[src];
+  });
+  return out;
+}
+
+export async function run(
+  cfg: RunConfig,
+  opts: { force?: boolean; backend?: string } = {},
+): Promise<StageResult> {
+  await train.run(cfg, { backend: opts.backend });
+  const paths = runPaths(cfg);
+  const dir = paths.activationsDir;
+  const modelPath = join(paths.transformerDir, "model.safetensors");
+  const ac = cfg.activations, T = cfg.tokenize.contextLength;
+  const seqsPerShard = Math.max(1, Math.round(ac.shardTokens / T));
+  const nShards = Math.ceil(Math.ceil(ac.trainTokens / T) / seqsPerShard);
+  const shardPaths = Array.from({ length: nShards }, (_, i) => join(dir, trainShardName(i)));
+  const heldout = join(dir, HELDOUT_FILE), statsPath = join(dir, "stats.parquet");
+  const progressPath = join(dir, "progress.json");
+  const params = pick(cfg, ["seed", "activations"]);
+  return await runStage({
+    name: "activations",
+    dir,
+    inputs: [paths.tokens, modelPath],
+    params,
+    source: import.meta.url,
+    outputs: [...shardPaths, heldout, statsPath],
+    force: opts.force,
+    run: async () => {
+      const backend = await initBackend(opts.backend ?? cfg.backend);
+      const model = await loadTransformer(modelPath);
+      const expect = { contextLength: model.config.nCtx, vocabSize: model.config.dVocab };
+      const trainSplit = await readTokens(paths.tokens, "train", expect);
+      const valSplit = await readTokens(paths.tokens, "val", expect);
+      const nTrain = trainSplit.seq.length;
+      const wanted = nShards * seqsPerShard;
+      if (wanted > nTrain) {
+        log(
+          `activations: asked for ${fmtInt(wanted * T)} tokens; the training split has ${
+            fmtInt(nTrain * T)
+          }: using all of it`,
+        );
+      }
+      // Shard k holds sequences order[k*S .. (k+1)*S): a random subset, so shards are alike.
+      const order = new Rng(deriveSeed(cfg.seed, "activations:order")).permutation(nTrain);
+      const meta = { model: modelPath, run: cfg.run };
+      // Shards already written for this exact config, model and tokens are kept (resume).
+      const key = hashJson({
+        params,
+        model: await hashFile(modelPath),
+        tokens: await hashFile(paths.tokens),
+      });
+      const progress = (await exists(progressPath)) && !opts.force
+        ? await readJson<{ key: string; done: number[] }>(progressPath)
+        : null;
+      const done = new Set(progress?.key === key ? progress.done : []);
+      await writeJsonAtomic(progressPath, { key, done: [...done] });
+
+      let tokens = 0, seconds = 0;
+      for (let k = 0; k < nShards; k++) {
+        if (done.has(k) && (await exists(shardPaths[k]))) continue;
+        const idx = order.subarray(
+          Math.min(k * seqsPerShard, nTrain),
+          Math.min((k + 1) * seqsPerShard, nTrain),
+        );
+        if (idx.length === 0) {
+          throw new Error(
+            `Not enough training sequences for shard ${k}: lower activations.trainTokens`,
+          );
+        }
+        const t0 = performance.now();
+        const rows = await collect(model, trainSplit, idx, ac.batchSequences);
+        seconds += (performance.now() - t0) / 1000;
+        tokens += rows.seq.length;
+        const shuffle = new Rng(deriveSeed(cfg.seed, `activations:shard:${k}`)).permutation(
+          rows.seq.length,
+        );
+        await writeActivationShard(shardPaths[k], permuteRows(rows, shuffle), meta);
+        done.add(k);
+        await writeJsonAtomic(progressPath, { key, done: [...done] });
+        log(
+          `activations: shard ${k + 1}/${nShards} (${fmtInt(rows.seq.length)} tokens, ${
+            fmtInt(tokens / seconds)
+          } tokens/s)`,
+        );
+      }
+
+      const nHeld = Math.min(valSplit.seq.length, Math.ceil(ac.heldOutTokens / T));
+      if (nHeld === 0) {
+        throw new Error(
+          `Tokens file "${paths.tokens}" has no validation sequences for the held-out shard`,
+        );
+      }
+      const t0 = performance.now();
+      const held = await collect(
+        model,
+        valSplit,
+        Int32Array.from({ length: nHeld }, (_, i) => i),
+        ac.batchSequences,
+      );
+      seconds += (performance.now() - t0) / 1000;
+      tokens += held.seq.length;
+      await writeActivationShard(heldout, held, meta);
+      disposeTransformer(model);
+      const stats = {
+        train_tokens: nShards * seqsPerShard * T,
+        train_shards: nShards,
+        heldout_tokens: held.seq.length,
+        density_resolution: 1 / held.seq.length,
+        d_in: held.dIn,
+        tokens_per_s: seconds > 0 ? tokens / seconds : 0,
+        backend: backend.name,
+      };
+      await writeParquet(statsPath, arrow.tableFromJSON([stats]));
+      log(
+        `activations: ${fmtInt(stats.train_tokens)} training tokens in ${nShards} shards, ` +
+          `${fmtInt(stats.heldout_tokens)} held-out tokens (density resolution ${
+            stats.density_resolution.toExponential(1)
+          }); ` +
+          `${fmtInt(stats.tokens_per_s)} tokens/s on ${backend.name}`,
+      );
+      return stats;
+    },
+  });
+}
+
+export async function main(args: string[] = Deno.args): Promise<void> {
+  const { values } = parseTaskArgs(SPEC, args);
+  const cfg = await loadConfig({
+    preset: values.preset as string | undefined,
+    configFile: values.config as string | undefined,
+    set: values.set as string[] | undefined,
+    run: values.run as string | undefined,
+  });
+  await run(cfg, { force: values.force as boolean, backend: values.backend as string | undefined });
+}
+
+if (import.meta.main) await runMain(main);

@@ -1,0 +1,327 @@
+/**
+ * Train the SAE sweep: every dictionary size side by side, from one pass over the activations.
+ *
+ *   deno task sae --preset demo [--backend wasm]
+ *
+ * Caches activations first if they are out of date. Reads data/<run>/activations/. Writes, per
+ * size N, results/<run>/sae/f<N>/: sae.safetensors + cfg.json (SAELens layout), metrics.parquet
+ * (per logging step: loss, mse, fve, l1, l0, dead fraction, resample events, tokens/s),
+ * resamples.parquet (one row per resampling event) and feature_stats.parquet (per feature, on the
+ * held-out shard: firing count, density, mean and max activation); and results/<run>/sae/
+ * summary.parquet (per size: held-out fve, mse, L0, dead fraction, tokens/s). Checkpoints every
+ * sae.checkpointEvery steps; rerunning after a kill resumes there.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import * as arrow from "apache-arrow";
+import { join } from "node:path";
+import { CONFIG_OPTIONS, fmtInt, log, parseTaskArgs, runMain, type TaskSpec } from "../mod/cli.ts";
+import { loadConfig, pick, type RunConfig } from "../mod/config.ts";
+import { initBackend } from "../mod/backend.ts";
+import { writeParquet } from "../mod/parquet.ts";
+import { runPaths } from "../mod/paths.ts";
+import { runStage, type StageResult } from "../mod/stage.ts";
+import { hashJson } from "../mod/hash.ts";
+import { exists, readJson, writeJsonAtomic } from "../mod/fsutil.ts";
+import {
+  HELDOUT_FILE,
+  HOOK_NAME,
+  readActivationShard,
+  trainShardName,
+} from "../mod/activations.ts";
+import { ActivationStream } from "../mod/activation_stream.ts";
+import { type SaeStepMetrics, SweepTrainer } from "../mod/sae_trainer.ts";
+import type { SaeTrainConfig } from "../mod/sae_train_config.ts";
+import {
+  readSweepCheckpoint,
+  SWEEP_STATE_JSON,
+  writeSweepCheckpoint,
+} from "../mod/sae_checkpoint.ts";
+import { adaptiveSaeGrads, saeGradsSparse } from "../mod/sae_sparse.ts";
+import { saeGrads } from "../mod/sae_grads.ts";
+import { SAE_CFG_FILE, SAE_WEIGHTS_FILE, saveSae } from "../mod/sae.ts";
+import { evaluateSae } from "../mod/sae_metrics.ts";
+import * as activations from "./activations.ts";
+
+export const SPEC: TaskSpec = {
+  name: "sae",
+  summary: "Train SAEs of every configured size on the cached MLP activations",
+  details:
+    "Writes results/<run>/sae/f<N>/ per size. Resumes from its last checkpoint after a kill.",
+  options: {
+    ...CONFIG_OPTIONS,
+    backend: {
+      type: "string",
+      arg: "NAME",
+      description: "TensorFlow.js backend (default from config)",
+    },
+  },
+};
+
+export const SAE_FILES = {
+  weights: SAE_WEIGHTS_FILE,
+  cfg: SAE_CFG_FILE,
+  metrics: "metrics.parquet",
+  resamples: "resamples.parquet",
+  featureStats: "feature_stats.parquet",
+};
+
+function trainConfigs(cfg: RunConfig): SaeTrainConfig[] {
+  const s = cfg.sae, topk = s.architecture === "topk";
+  return s.sizes.map((dSae) => ({
+    dSae,
+    name: `f${dSae}`,
+    architecture: topk ? "topk" : "standard",
+    k: topk ? s.k : undefined,
+    l1Coefficient: topk ? 0 : s.l1Coefficient,
+    lr: s.lr,
+    resampleSteps: s.resampleSteps,
+    deadWindow: s.deadWindow,
+  }));
+}
+
+function metricsRow(m: SaeStepMetrics) {
+  return {
+    step: m.step,
+    tokens: m.tokens,
+    loss: m.loss,
+    mse: m.mse,
+    fve: m.fve,
+    l1: m.l1,
+    l0: m.l0,
+    dead_fraction: m.deadFraction,
+    resample_events: m.resamples.length,
+    resampled_features: m.resamples.reduce((a, e) => a + e.nDead, 0),
+    tokens_per_s: m.tokensPerS,
+  };
+}
+
+type Row = ReturnType<typeof metricsRow>;
+
+export async function run(
+  cfg: RunConfig,
+  opts: { force?: boolean; backend?: string } = {},
+): Promise<StageResult> {
+  const actResult = await activations.run(cfg, { backend: opts.backend });
+  const paths = runPaths(cfg);
+  const s = cfg.sae;
+  const nShards = Number(actResult.manifest.stats.train_shards);
+  const shards = Array.from(
+    { length: nShards },
+    (_, i) => join(paths.activationsDir, trainShardName(i)),
+  );
+  const heldout = join(paths.activationsDir, HELDOUT_FILE);
+  const dirs = s.sizes.map((n) => paths.saeDir(n));
+  const saeRoot = join(paths.results, "sae");
+  const ckptDir = join(saeRoot, "checkpoint");
+  const outputs = [
+    ...dirs.flatMap((d) => Object.values(SAE_FILES).map((f) => join(d, f))),
+    join(saeRoot, "summary.parquet"),
+  ];
+  const params = pick(cfg, ["seed", "sae"]);
+  return await runStage({
+    name: "sae",
+    dir: saeRoot,
+    inputs: [...shards, heldout],
+    params,
+    source: import.meta.url,
+    outputs,
+    force: opts.force,
+    run: async () => {
+      if (new Set(s.sizes).size !== s.sizes.length) {
+        throw new Error(`Config key "sae.sizes" repeats a size: [${s.sizes}]`);
+      }
+      const backend = await initBackend(opts.backend ?? cfg.backend);
+      const held = await readActivationShard(heldout);
+      const dIn = held.dIn;
+      const stream = new ActivationStream(shards, { dIn, batchSize: s.batchSize });
+      const steps = await stream.batches();
+      if (steps === 0) {
+        throw new Error(
+          `sae.batchSize ${s.batchSize} exceeds the ${
+            fmtInt(await stream.totalRows())
+          } cached activations`,
+        );
+      }
+      const gradsFn = s.kernel === "dense"
+        ? saeGrads
+        : s.kernel === "sparse"
+        ? saeGradsSparse
+        : adaptiveSaeGrads();
+      const trainer = new SweepTrainer(trainConfigs(cfg), {
+        dIn,
+        microBatch: s.microBatch,
+        logEvery: s.logEvery,
+        resampleInputs: s.resampleInputs,
+        seed: cfg.seed,
+        gradsFn,
+      });
+      // A checkpoint is reused only for the same config and the same activations.
+      const key = hashJson({ params, inputs: actResult.manifest.outputs });
+      const rows: Record<string, Row[]> = Object.fromEntries(
+        trainer.slots.map((sl) => [sl.name, []]),
+      );
+      const ckptMeta = join(ckptDir, "progress.json");
+      if (
+        !opts.force && (await exists(join(ckptDir, SWEEP_STATE_JSON))) && (await exists(ckptMeta))
+      ) {
+        const meta = await readJson<{ key: string; rows: Record<string, Row[]> }>(ckptMeta);
+        if (meta.key === key) {
+          trainer.load(await readSweepCheckpoint(ckptDir));
+          Object.assign(rows, meta.rows);
+          await stream.skip(trainer.stepCount * s.batchSize);
+          log(`sae: resuming from the checkpoint at step ${trainer.stepCount}`);
+        }
+      }
+      log(
+        `sae: ${s.sizes.length} SAEs (${
+          s.sizes.join(", ")
+        } features, ${s.architecture}) on d_in ${dIn}; ` +
+          `${steps} steps of ${s.batchSize} rows (${
+            fmtInt(steps * s.batchSize)
+          } tokens) on ${backend.name}`,
+      );
+
+      const t0 = performance.now();
+      const startStep = trainer.stepCount;
+      while (trainer.stepCount < steps) {
+        const batch = await stream.next();
+        if (!batch) break;
+        const x = tf.tensor2d(batch, [s.batchSize, dIn]);
+        const metrics = await trainer.step(x);
+        x.dispose();
+        const step = trainer.stepCount;
+        if (metrics) {
+          const rate = ((step - startStep) * s.batchSize) / ((performance.now() - t0) / 1000);
+          log(`sae: step ${step}/${steps} | ${fmtInt(rate)} tok/s for the sweep`);
+          for (const m of metrics) {
+            rows[m.name].push(metricsRow(m));
+            log(
+              `  ${m.name.padEnd(7)} fve ${m.fve.toFixed(3)} | L0 ${m.l0.toFixed(1)} | dead ${
+                (100 * m.deadFraction).toFixed(1)
+              }% | ` +
+                `${fmtInt(m.tokensPerS)} tok/s`,
+            );
+            for (const e of m.resamples) {
+              log(
+                `  ${
+                  m.name.padEnd(7)
+                } resampled ${e.nDead} dead features at step ${e.step}: dead fraction ` +
+                  `${(100 * e.deadFractionBefore).toFixed(1)}% -> ${
+                    (100 * e.deadFractionAfter).toFixed(1)
+                  }%`,
+              );
+            }
+          }
+        }
+        if (step % s.checkpointEvery === 0 && step < steps) {
+          await writeSweepCheckpoint(ckptDir, await trainer.state());
+          await writeJsonAtomic(ckptMeta, { key, rows });
+        }
+      }
+
+      // Held-out evaluation and outputs, one SAE at a time.
+      const xHeld = tf.tensor2d(held.acts, [held.seq.length, dIn]);
+      const nHeld = held.seq.length;
+      log(
+        `sae: evaluating on ${fmtInt(nHeld)} held-out tokens (density resolution ${
+          (1 / nHeld).toExponential(1)
+        })`,
+      );
+      const summary = [];
+      for (let i = 0; i < trainer.slots.length; i++) {
+        const slot = trainer.slots[i], dir = dirs[i];
+        const { eval: ev, stats } = evaluateSae(slot.sae, xHeld, s.microBatch);
+        await saveSae(dir, slot.sae, {
+          model_name: `results/${cfg.run}/transformer/model.safetensors`,
+          hook_name: HOOK_NAME,
+          hook_layer: 0,
+          context_size: cfg.tokenize.contextLength,
+          dataset_path: `data/${cfg.run}/tokens.parquet`,
+          activations:
+            `MLP post-activation (ReLU output, width ${dIn}) of the one-layer transformer`,
+          train_tokens: trainer.tokens,
+          seed: cfg.seed,
+        });
+        await writeParquet(join(dir, SAE_FILES.metrics), arrow.tableFromJSON(rows[slot.name]));
+        const events = slot.events.map((e) => ({
+          step: e.step,
+          n_dead: e.nDead,
+          n_features: e.nFeatures,
+          dead_fraction_before: e.deadFractionBefore,
+          dead_fraction_after: e.deadFractionAfter,
+          dead_fraction_next_window: e.deadFractionNextWindow ?? null,
+          mean_alive_encoder_norm: e.meanAliveEncoderNorm,
+        }));
+        await writeParquet(
+          join(dir, SAE_FILES.resamples),
+          events.length > 0 ? arrow.tableFromJSON(events) : emptyResamples(),
+        );
+        await writeParquet(
+          join(dir, SAE_FILES.featureStats),
+          new arrow.Table({
+            feature: arrow.makeVector(Int32Array.from({ length: slot.cfg.dSae }, (_, f) => f)),
+            count: arrow.makeVector(stats.count),
+            density: arrow.makeVector(stats.density),
+            mean_activation: arrow.makeVector(stats.meanActivation),
+            max_activation: arrow.makeVector(stats.maxActivation),
+          }),
+          { metadata: { heldout_tokens: String(nHeld), density_resolution: String(1 / nHeld) } },
+        );
+        const dead = stats.count.filter((c) => c === 0).length;
+        const row = {
+          size: slot.cfg.dSae,
+          architecture: slot.cfg.architecture,
+          heldout_tokens: nHeld,
+          fve: ev.fve,
+          mse: ev.mse,
+          l0: ev.l0,
+          l1: ev.l1,
+          dead_fraction: dead / slot.cfg.dSae,
+          alive: slot.cfg.dSae - dead,
+          resample_events: slot.events.length,
+          train_tokens: trainer.tokens,
+          tokens_per_s: slot.seconds > 0 ? slot.rowsTimed / slot.seconds : 0,
+        };
+        summary.push(row);
+        log(
+          `sae: f${row.size}: held-out fve ${row.fve.toFixed(3)}, L0 ${row.l0.toFixed(1)}, dead ${
+            (100 * row.dead_fraction).toFixed(1)
+          }% ` +
+            `(never fired in ${fmtInt(nHeld)} tokens), ${fmtInt(row.tokens_per_s)} tokens/s`,
+        );
+      }
+      xHeld.dispose();
+      trainer.dispose();
+      await writeParquet(join(saeRoot, "summary.parquet"), arrow.tableFromJSON(summary));
+      await Deno.remove(ckptDir, { recursive: true }).catch(() => {});
+      return { steps, heldoutTokens: nHeld, backend: backend.name, summary };
+    },
+  });
+}
+
+function emptyResamples(): arrow.Table {
+  return new arrow.Table({
+    step: arrow.makeVector(new Int32Array(0)),
+    n_dead: arrow.makeVector(new Int32Array(0)),
+    n_features: arrow.makeVector(new Int32Array(0)),
+    dead_fraction_before: arrow.makeVector(new Float64Array(0)),
+    dead_fraction_after: arrow.makeVector(new Float64Array(0)),
+    dead_fraction_next_window: arrow.makeVector(new Float64Array(0)),
+    mean_alive_encoder_norm: arrow.makeVector(new Float64Array(0)),
+  });
+}
+
+export async function main(args: string[] = Deno.args): Promise<void> {
+  const { values } = parseTaskArgs(SPEC, args);
+  const cfg = await loadConfig({
+    preset: values.preset as string | undefined,
+    configFile: values.config as string | undefined,
+    set: values.set as string[] | undefined,
+    run: values.run as string | undefined,
+  });
+  await run(cfg, { force: values.force as boolean, backend: values.backend as string | undefined });
+}
+
+if (import.meta.main) await runMain(main);
