@@ -19,6 +19,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { pinnedDependencies } from "./hash.ts";
 import { initWasm, MAX_WASM_THREADS, shutdownWasm, wasmHeapBytes } from "./backend_wasm.ts";
 import {
   checkTensorFits,
@@ -58,7 +59,6 @@ const NODE_PACKAGES: Record<string, string> = {
   "node-gpu": "@tensorflow/tfjs-node-gpu",
   "node": "@tensorflow/tfjs-node",
 };
-const TFJS_VERSION = "4.22.0";
 const AUTO_ORDER = ["node-gpu", "node", "webgpu", "wasm", "cpu"];
 
 /** A reason to pass over a backend (not a failure of the program). */
@@ -165,8 +165,13 @@ async function start(name: string, o: StartOptions): Promise<Omit<BackendInfo, "
 
 async function startNode(name: string): Promise<Omit<BackendInfo, "skipped">> {
   const pkg = NODE_PACKAGES[name];
+  // Only a package that deno.json maps (and deno.lock pins) is imported: importing an unlisted
+  // npm: specifier under a frozen lockfile aborts the whole process, and would reach the network.
+  if (!(pkg in (await pinnedDependencies()))) {
+    throw new Skip(`${pkg} is not installed: its install downloads libtensorflow, see README`);
+  }
   // A non-literal specifier: deno check and the module graph must not try to resolve it.
-  const spec = `npm:${pkg}@${TFJS_VERSION}`;
+  const spec = [pkg][0];
   try {
     await import(spec);
   } catch (e) {

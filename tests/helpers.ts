@@ -25,18 +25,68 @@ export interface TaskOutput {
   stderr: string;
 }
 
-/** Runs `deno run <flags> tasks/<task>.ts <args>` from the project root. */
+const ROOT = new URL("..", import.meta.url).pathname;
+
+/** The argument list of `deno run <flags> tasks/<task>.ts <args>`. */
+export function taskCommand(
+  task: string,
+  args: string[],
+  opts: { flags?: string[]; cwd?: string } = {},
+): Deno.Command {
+  const flags = opts.flags ?? ["--allow-read", "--allow-write"];
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-prompt", ...flags, `${ROOT}tasks/${task}.ts`, ...args],
+    cwd: opts.cwd ?? ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+/** Runs `deno run <flags> tasks/<task>.ts <args>` (from the project root unless `cwd` is set). */
 export async function runTask(
   task: string,
   args: string[],
   flags = ["--allow-read", "--allow-write"],
+  cwd?: string,
 ): Promise<TaskOutput> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-prompt", ...flags, `tasks/${task}.ts`, ...args],
-    cwd: new URL("..", import.meta.url).pathname,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  const out = await taskCommand(task, args, { flags, cwd }).output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** Copies a folder tree, keeping modification times (so stage manifests still match). */
+export async function copyTree(from: string, to: string): Promise<void> {
+  const out = await new Deno.Command("cp", { args: ["-a", from, to] }).output();
+  if (out.code !== 0) throw new Error(`cp -a ${from} ${to} failed`);
+}
+
+/**
+ * Starts a task, waits until `ready()` is true, then kills it with SIGKILL (a crash, not a clean
+ * stop). Returns whether the kill came before the task finished on its own.
+ */
+export async function killWhen(
+  cmd: Deno.Command,
+  ready: () => Promise<boolean>,
+  timeoutMs = 120_000,
+): Promise<boolean> {
+  const child = cmd.spawn();
+  let finished = false;
+  const status = child.status.then((s) => {
+    finished = true;
+    return s;
+  });
+  const drain = Promise.all([
+    child.stdout.pipeTo(new WritableStream()),
+    child.stderr.pipeTo(new WritableStream()),
+  ]);
+  const t0 = Date.now();
+  while (!finished && !(await ready())) {
+    if (Date.now() - t0 > timeoutMs) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const killed = !finished;
+  if (killed) child.kill("SIGKILL");
+  await status;
+  await drain.catch(() => {});
+  return killed;
 }
