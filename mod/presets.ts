@@ -180,6 +180,9 @@ const test: RunConfig = {
   sae: {
     ...demo.sae,
     sizes: [64, 128],
+    // Strong enough to kill features within the test's 32 steps, so resampling has work to do.
+    l1Coefficient: 1,
+    lr: 0.01,
     batchSize: 256,
     microBatch: 256,
     resampleSteps: [20],

@@ -81,6 +81,10 @@ function trainConfigs(cfg: RunConfig): SaeTrainConfig[] {
   }));
 }
 
+function pct(x: number): string {
+  return `${(100 * x).toFixed(1)}%`;
+}
+
 function metricsRow(m: SaeStepMetrics) {
   return {
     step: m.step,
@@ -185,6 +189,7 @@ export async function run(
 
       const t0 = performance.now();
       const startStep = trainer.stepCount;
+      const reported = new Set<string>();
       while (trainer.stepCount < steps) {
         const batch = await stream.next();
         if (!batch) break;
@@ -197,20 +202,34 @@ export async function run(
           log(`sae: step ${step}/${steps} | ${fmtInt(rate)} tok/s for the sweep`);
           for (const m of metrics) {
             rows[m.name].push(metricsRow(m));
+            const name = m.name.padEnd(7);
             log(
-              `  ${m.name.padEnd(7)} fve ${m.fve.toFixed(3)} | L0 ${m.l0.toFixed(1)} | dead ${
-                (100 * m.deadFraction).toFixed(1)
-              }% | ` +
-                `${fmtInt(m.tokensPerS)} tok/s`,
+              `  ${name} fve ${m.fve.toFixed(3)} | L0 ${m.l0.toFixed(1)} | ` +
+                `dead ${pct(m.deadFraction)} | ${fmtInt(m.tokensPerS)} tok/s`,
             );
             for (const e of m.resamples) {
+              const after = pct(e.deadFractionAfter);
+              log(
+                `  ${name} resampled ${e.nDead} dead features at step ${e.step} (dead fraction ` +
+                  `${
+                    pct(e.deadFractionBefore)
+                  }; silent on the resampling inputs right after: ${after})`,
+              );
+            }
+          }
+          // A window after each resample, say whether the revived features stayed alive.
+          for (const slot of trainer.slots) {
+            for (const e of slot.events) {
+              const id = `${slot.name}:${e.step}`;
+              if (e.deadFractionNextWindow === undefined || reported.has(id)) continue;
+              reported.add(id);
               log(
                 `  ${
-                  m.name.padEnd(7)
-                } resampled ${e.nDead} dead features at step ${e.step}: dead fraction ` +
-                  `${(100 * e.deadFractionBefore).toFixed(1)}% -> ${
-                    (100 * e.deadFractionAfter).toFixed(1)
-                  }%`,
+                  slot.name.padEnd(7)
+                } ${s.deadWindow} steps after the resample at step ${e.step}: ` +
+                  `dead fraction ${pct(e.deadFractionNextWindow)} (was ${
+                    pct(e.deadFractionBefore)
+                  })`,
               );
             }
           }
