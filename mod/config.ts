@@ -104,6 +104,40 @@ export interface RunConfig {
     logEvery: number;
     checkpointEvery: number;
   };
+  features: {
+    /** Highest-activating contexts kept per feature. */
+    topK: number;
+    /** Activation quantile bins below the top, and contexts sampled from each. */
+    quantileBins: number;
+    perQuantile: number;
+    /** Random contexts where the feature is silent. */
+    random: number;
+    /** Context tokens before and after the example's token. */
+    contextBefore: number;
+    contextAfter: number;
+    /** Top and bottom tokens of each feature's logit attribution. */
+    logitTopN: number;
+    /** Held-out sequences over which CE loss recovered is measured. */
+    lossSequences: number;
+    /** Density below which a feature counts as ultra-low (the paper: 1e-6). */
+    ultraLow: number;
+    /** Log-density histogram bins per decade. */
+    binsPerDecade: number;
+  };
+  steer: {
+    /** Which SAE's features to steer with (must be one of sae.sizes). */
+    size: number;
+    /** Features to steer with; empty = the most active live features (by max activation). */
+    features: number[];
+    /** How many features to pick when `features` is empty. */
+    autoFeatures: number;
+    /** Steering strengths, in units of each feature's largest held-out activation (0 = none). */
+    scales: number[];
+    prompts: string[];
+    maxNewTokens: number;
+    /** 0 = greedy decoding, so steered and unsteered outputs differ only by the steering. */
+    temperature: number;
+  };
 }
 
 export const PRESET_NAMES = Object.keys(PRESETS);
@@ -149,6 +183,21 @@ const RULES: Record<string, { int?: boolean; min?: number; max?: number; oneOf?:
   "sae.kernel": { oneOf: ["dense", "sparse", "auto"] },
   "sae.logEvery": { int: true, min: 1 },
   "sae.checkpointEvery": { int: true, min: 1 },
+  "features.topK": { int: true, min: 1 },
+  "features.quantileBins": { int: true, min: 0 },
+  "features.perQuantile": { int: true, min: 0 },
+  "features.random": { int: true, min: 0 },
+  "features.contextBefore": { int: true, min: 0 },
+  "features.contextAfter": { int: true, min: 0 },
+  "features.logitTopN": { int: true, min: 1 },
+  "features.lossSequences": { int: true, min: 1 },
+  "features.ultraLow": { min: 0, max: 1 },
+  "features.binsPerDecade": { int: true, min: 1 },
+  "steer.size": { int: true, min: 1 },
+  "steer.features": { int: true, min: 0 },
+  "steer.autoFeatures": { int: true, min: 0 },
+  "steer.maxNewTokens": { int: true, min: 1 },
+  "steer.temperature": { min: 0 },
 };
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
@@ -207,6 +256,9 @@ function validateAgainst(value: unknown, template: unknown, path: string): void 
       value.forEach((s, i) => validateSource(s, `${path}[${i}]`));
     } else if (template.length > 0) {
       value.forEach((item, i) => validateAgainst(item, template[0], `${path}[${i}]`));
+    } else if (RULES[path]) {
+      // An empty default list of numbers (e.g. steer.features): its rule says what items are.
+      value.forEach((item, i) => validateAgainst(item, 0, `${path}[${i}]`));
     }
     return;
   }

@@ -157,6 +157,27 @@ const demo: RunConfig = {
     logEvery: 25,
     checkpointEvery: 100,
   },
+  features: {
+    topK: 10,
+    quantileBins: 5,
+    perQuantile: 2,
+    random: 5,
+    contextBefore: 12,
+    contextAfter: 4,
+    logitTopN: 10,
+    lossSequences: 64,
+    ultraLow: 1e-6,
+    binsPerDecade: 4,
+  },
+  steer: {
+    size: 1024,
+    features: [],
+    autoFeatures: 3,
+    scales: [0, 2, 5],
+    prompts: ["The", "In 1850, the", "Le président"],
+    maxNewTokens: 24,
+    temperature: 0,
+  },
 };
 
 const test: RunConfig = {
@@ -191,6 +212,8 @@ const test: RunConfig = {
     logEvery: 4,
     checkpointEvery: 8,
   },
+  features: { ...demo.features, topK: 5, lossSequences: 8 },
+  steer: { ...demo.steer, size: 64, autoFeatures: 2, prompts: ["The"], maxNewTokens: 8 },
 };
 
 const paper: RunConfig = {

@@ -12,7 +12,16 @@
 import { CONFIG_OPTIONS, log, parseTaskArgs, runMain, type TaskSpec } from "../mod/cli.ts";
 
 /** Stages in pipeline order; later issues append train, activations, sae, features, ... */
-export const STAGES = ["mix", "tokenize", "train", "activations", "sae"];
+export const STAGES = [
+  "mix",
+  "tokenize",
+  "train",
+  "activations",
+  "sae",
+  "features",
+  "steer",
+  "scaling",
+];
 
 export const SPEC: TaskSpec = {
   name: "sweep",
