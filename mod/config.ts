@@ -138,6 +138,31 @@ export interface RunConfig {
     /** 0 = greedy decoding, so steered and unsteered outputs differ only by the steering. */
     temperature: number;
   };
+  autointerp: {
+    /** SAEs whose features are explained (each must be one of sae.sizes). */
+    sizes: number[];
+    /** "top" (largest activation), "random", "band" (density in [densityMin, densityMax]) or "list". */
+    select: string;
+    /** Features per SAE for top, random and band. */
+    n: number;
+    /** Features for select "list". */
+    features: number[];
+    densityMin: number;
+    densityMax: number;
+    explainerModel: string;
+    simulatorModel: string;
+    /** Any OpenAI-compatible endpoint; the OPENAI_BASE_URL environment variable overrides it. */
+    baseURL: string;
+    concurrency: number;
+    timeoutS: number;
+    maxRetries: number;
+    /** Expected values from logprobs where the endpoint returns them. */
+    logprobs: boolean;
+    detection: boolean;
+    fuzzing: boolean;
+    /** "max_tokens", or "max_completion_tokens" for newer OpenAI models. */
+    maxTokensField: string;
+  };
 }
 
 export const PRESET_NAMES = Object.keys(PRESETS);
@@ -198,6 +223,16 @@ const RULES: Record<string, { int?: boolean; min?: number; max?: number; oneOf?:
   "steer.autoFeatures": { int: true, min: 0 },
   "steer.maxNewTokens": { int: true, min: 1 },
   "steer.temperature": { min: 0 },
+  "autointerp.sizes": { int: true, min: 1 },
+  "autointerp.select": { oneOf: ["top", "random", "band", "list"] },
+  "autointerp.n": { int: true, min: 1 },
+  "autointerp.features": { int: true, min: 0 },
+  "autointerp.densityMin": { min: 0, max: 1 },
+  "autointerp.densityMax": { min: 0, max: 1 },
+  "autointerp.concurrency": { int: true, min: 1, max: 64 },
+  "autointerp.timeoutS": { min: 1 },
+  "autointerp.maxRetries": { int: true, min: 0 },
+  "autointerp.maxTokensField": { oneOf: ["max_tokens", "max_completion_tokens"] },
 };
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };

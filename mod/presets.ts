@@ -178,6 +178,25 @@ const demo: RunConfig = {
     maxNewTokens: 24,
     temperature: 0,
   },
+  // The paper explained features of its 1024 and 4096 SAEs with the OpenAI API.
+  autointerp: {
+    sizes: [1024, 4096],
+    select: "random",
+    n: 20,
+    features: [],
+    densityMin: 1e-4,
+    densityMax: 0.1,
+    explainerModel: "gpt-4o-mini",
+    simulatorModel: "gpt-4o-mini",
+    baseURL: "https://api.openai.com/v1",
+    concurrency: 4,
+    timeoutS: 120,
+    maxRetries: 5,
+    logprobs: true,
+    detection: true,
+    fuzzing: true,
+    maxTokensField: "max_tokens",
+  },
 };
 
 const test: RunConfig = {
@@ -214,6 +233,7 @@ const test: RunConfig = {
   },
   features: { ...demo.features, topK: 5, lossSequences: 8 },
   steer: { ...demo.steer, size: 64, autoFeatures: 2, prompts: ["The"], maxNewTokens: 8 },
+  autointerp: { ...demo.autointerp, sizes: [64], n: 3 },
 };
 
 const paper: RunConfig = {

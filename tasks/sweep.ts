@@ -11,7 +11,7 @@
  */
 import { CONFIG_OPTIONS, log, parseTaskArgs, runMain, type TaskSpec } from "../mod/cli.ts";
 
-/** Stages in pipeline order; later issues append train, activations, sae, features, ... */
+/** Stages in pipeline order. autointerp skips itself (exit 0) without OPENAI_API_KEY. */
 export const STAGES = [
   "mix",
   "tokenize",
@@ -20,6 +20,7 @@ export const STAGES = [
   "sae",
   "features",
   "steer",
+  "autointerp",
   "scaling",
 ];
 

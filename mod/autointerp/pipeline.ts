@@ -223,11 +223,13 @@ export async function scoreFeature(
   client: AutointerpClient,
   feature: FeatureInput,
   opts: ScoreOptions = {},
+  /** The model that simulates, detects and fuzzes (default: the explainer's client). */
+  scorer: AutointerpClient = client,
 ): Promise<FeatureScore> {
   const result = emptyScore(feature, client.model);
-  // A chat wrapper that tallies this feature's tokens, cache hits and cache files.
-  const chat: ChatFn = async (req) => {
-    const r = await client.chat(req);
+  // Chat wrappers that tally this feature's tokens, cache hits and cache files.
+  const chatOn = (c: AutointerpClient): ChatFn => async (req) => {
+    const r = await c.chat(req);
     if (r.cached) {
       result.cachedRequests++;
       result.cachedPromptTokens += r.promptTokens;
@@ -240,6 +242,7 @@ export async function scoreFeature(
     result.cacheKeys.push(r.key);
     return r;
   };
+  const chat = chatOn(client), scoreChat = chatOn(scorer);
   const fail = (e: unknown) => {
     const m = message(e);
     result.errors.push(/^Feature \d+/.test(m) ? m : `Feature ${feature.id}: ${m}`);
@@ -260,7 +263,14 @@ export async function scoreFeature(
     (async () => {
       if (!o.simulation) return void (result.simulationNullReason = "simulation not run");
       try {
-        const sim = await simulate(chat, feature.id, explanation, prep.simulation, o.settings, o);
+        const sim = await simulate(
+          scoreChat,
+          feature.id,
+          explanation,
+          prep.simulation,
+          o.settings,
+          o,
+        );
         const trueActs = prep.simulation.map((ex) => ex.acts.slice());
         result.simulation = {
           trueActs,
@@ -279,7 +289,7 @@ export async function scoreFeature(
       if (!o.detection) return;
       try {
         result.detection = await detection(
-          chat,
+          scoreChat,
           feature.id,
           explanation,
           prep.detectionActivating,
@@ -294,10 +304,17 @@ export async function scoreFeature(
     (async () => {
       if (!o.fuzzing) return;
       try {
-        result.fuzzing = await fuzzing(chat, feature.id, explanation, prep.fuzzing, o.settings, {
-          ...o.fuzzing,
-          rng: rng("fuzzing-order"),
-        });
+        result.fuzzing = await fuzzing(
+          scoreChat,
+          feature.id,
+          explanation,
+          prep.fuzzing,
+          o.settings,
+          {
+            ...o.fuzzing,
+            rng: rng("fuzzing-order"),
+          },
+        );
       } catch (e) {
         fail(e);
       }
@@ -311,11 +328,12 @@ export async function scoreFeatures(
   client: AutointerpClient,
   features: readonly FeatureInput[],
   opts: ScoreOptions & { featureConcurrency?: number } = {},
+  scorer: AutointerpClient = client,
 ): Promise<FeatureScore[]> {
   const log = opts.log ?? ((line: string) => console.error(line));
   let done = 0;
   return await mapPool(features, opts.featureConcurrency ?? 4, async (f) => {
-    const r = await scoreFeature(client, f, opts);
+    const r = await scoreFeature(client, f, opts, scorer);
     done++;
     const fmt = (v: number | null | undefined, d: number) => (v == null ? "null" : v.toFixed(d));
     log(
