@@ -57,6 +57,16 @@ export interface StageResult {
   manifest: Manifest;
 }
 
+let topStage: string | null = null;
+
+/**
+ * Names the stage the user asked for (a task's main() calls this), so that upstream stages that
+ * are up to date skip silently while the asked-for stage still says it skipped.
+ */
+export function setTopStage(name: string): void {
+  topStage = name;
+}
+
 export function manifestPath(dir: string, name: string): string {
   return join(dir, `${name}.manifest.json`);
 }
@@ -126,7 +136,9 @@ export async function runStage(spec: StageSpec): Promise<StageResult> {
   const prev = await readManifest(spec.dir, spec.name);
   const reason = spec.force ? "--force" : await staleReason(spec, prev, paramsHash, sourceHash);
   if (reason === null && prev) {
-    log(`${spec.name}: up to date, skipped (${spec.dir}; --force reruns it)`);
+    if (topStage === null || spec.name.startsWith(topStage)) {
+      log(`${spec.name}: up to date, skipped (${spec.dir}; --force reruns it)`);
+    }
     return { skipped: true, manifest: prev };
   }
   for (const p of spec.inputs) {

@@ -19,7 +19,7 @@ import { loadConfig, pick, type RunConfig } from "../mod/config.ts";
 import { initBackend } from "../mod/backend.ts";
 import { writeParquet } from "../mod/parquet.ts";
 import { runPaths } from "../mod/paths.ts";
-import { runStage, type StageResult } from "../mod/stage.ts";
+import { runStage, setTopStage, type StageResult } from "../mod/stage.ts";
 import { readTokens, type TokenSplit } from "../mod/tokens.ts";
 import { deriveSeed, Rng } from "../mod/rng.ts";
 import { hashFile, hashJson } from "../mod/hash.ts";
@@ -226,6 +226,7 @@ export async function run(
 
 export async function main(args: string[] = Deno.args): Promise<void> {
   const { values } = parseTaskArgs(SPEC, args);
+  setTopStage(SPEC.name);
   const cfg = await loadConfig({
     preset: values.preset as string | undefined,
     configFile: values.config as string | undefined,

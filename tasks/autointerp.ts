@@ -24,7 +24,7 @@ import { CONFIG_OPTIONS, fmtInt, log, parseTaskArgs, runMain, type TaskSpec } fr
 import { loadConfig, pick, type RunConfig } from "../mod/config.ts";
 import { readParquet, writeParquet } from "../mod/parquet.ts";
 import { runPaths } from "../mod/paths.ts";
-import { runStage, type StageResult } from "../mod/stage.ts";
+import { runStage, setTopStage, type StageResult } from "../mod/stage.ts";
 import { deriveSeed, Rng } from "../mod/rng.ts";
 import {
   AutointerpClient,
@@ -243,6 +243,7 @@ export async function run(
 
 export async function main(args: string[] = Deno.args): Promise<void> {
   const { values } = parseTaskArgs(SPEC, args);
+  setTopStage(SPEC.name);
   const cfg = await loadConfig({
     preset: values.preset as string | undefined,
     configFile: values.config as string | undefined,

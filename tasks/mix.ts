@@ -16,7 +16,7 @@ import { loadConfig, pick, type RunConfig } from "../mod/config.ts";
 import { localInputs, mixSources } from "../mod/mix.ts";
 import { writeParquet } from "../mod/parquet.ts";
 import { runPaths } from "../mod/paths.ts";
-import { runStage, type StageResult } from "../mod/stage.ts";
+import { runStage, setTopStage, type StageResult } from "../mod/stage.ts";
 import { writeJsonAtomic } from "../mod/fsutil.ts";
 import { join } from "node:path";
 
@@ -110,6 +110,7 @@ export async function run(cfg: RunConfig, opts: { force?: boolean } = {}): Promi
 
 export async function main(args: string[] = Deno.args): Promise<void> {
   const { values } = parseTaskArgs(SPEC, args);
+  setTopStage(SPEC.name);
   const cfg = await loadConfig({
     preset: values.preset as string | undefined,
     configFile: values.config as string | undefined,

@@ -21,7 +21,7 @@ import { loadConfig, pick, type RunConfig } from "../mod/config.ts";
 import { initBackend } from "../mod/backend.ts";
 import { writeParquet } from "../mod/parquet.ts";
 import { runPaths } from "../mod/paths.ts";
-import { runStage, type StageResult } from "../mod/stage.ts";
+import { runStage, setTopStage, type StageResult } from "../mod/stage.ts";
 import { hashJson } from "../mod/hash.ts";
 import { exists, readJson, writeJsonAtomic } from "../mod/fsutil.ts";
 import {
@@ -334,6 +334,7 @@ function emptyResamples(): arrow.Table {
 
 export async function main(args: string[] = Deno.args): Promise<void> {
   const { values } = parseTaskArgs(SPEC, args);
+  setTopStage(SPEC.name);
   const cfg = await loadConfig({
     preset: values.preset as string | undefined,
     configFile: values.config as string | undefined,

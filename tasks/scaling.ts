@@ -20,7 +20,7 @@ import { CONFIG_OPTIONS, log, parseTaskArgs, runMain, type TaskSpec } from "../m
 import { loadConfig, pick, type RunConfig } from "../mod/config.ts";
 import { readParquet, writeParquet } from "../mod/parquet.ts";
 import { runPaths } from "../mod/paths.ts";
-import { runStage, type StageResult } from "../mod/stage.ts";
+import { runStage, setTopStage, type StageResult } from "../mod/stage.ts";
 import { densityHistogram } from "../mod/density.ts";
 import { agreesWithPaper, fitPowerLaw } from "../mod/fit.ts";
 import {
@@ -226,6 +226,7 @@ export async function run(
 
 export async function main(args: string[] = Deno.args): Promise<void> {
   const { values } = parseTaskArgs(SPEC, args);
+  setTopStage(SPEC.name);
   const cfg = await loadConfig({
     preset: values.preset as string | undefined,
     configFile: values.config as string | undefined,

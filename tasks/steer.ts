@@ -20,7 +20,7 @@ import { loadConfig, pick, type RunConfig } from "../mod/config.ts";
 import { initBackend } from "../mod/backend.ts";
 import { readParquet, writeParquet } from "../mod/parquet.ts";
 import { runPaths } from "../mod/paths.ts";
-import { runStage, type StageResult } from "../mod/stage.ts";
+import { runStage, setTopStage, type StageResult } from "../mod/stage.ts";
 import { createTokenizer } from "../mod/tokenizer.ts";
 import { disposeSae, loadSae, type Sae } from "../mod/sae.ts";
 import { addToMlpPost, disposeTransformer, type Transformer } from "../mod/transformer.ts";
@@ -191,6 +191,7 @@ export async function run(
 
 export async function main(args: string[] = Deno.args): Promise<void> {
   const { values } = parseTaskArgs(SPEC, args);
+  setTopStage(SPEC.name);
   const set = [...((values.set as string[] | undefined) ?? [])];
   const list = (flag: string) => (values[flag] as string[] | undefined) ?? [];
   if (values.size) set.push(`steer.size=${values.size}`);

@@ -16,7 +16,7 @@ import { CONFIG_OPTIONS, fmtInt, log, parseTaskArgs, runMain, type TaskSpec } fr
 import { loadConfig, pick, type RunConfig } from "../mod/config.ts";
 import { readParquet, requireColumns, writeParquet } from "../mod/parquet.ts";
 import { runPaths } from "../mod/paths.ts";
-import { runStage, type StageResult } from "../mod/stage.ts";
+import { runStage, setTopStage, type StageResult } from "../mod/stage.ts";
 import { encodeDocs } from "../mod/encode.ts";
 import { pack, type SourceStream } from "../mod/pack.ts";
 import { EOT_TOKEN, GPT2_VOCAB_SIZE } from "../mod/tokenizer.ts";
@@ -115,6 +115,7 @@ export async function run(cfg: RunConfig, opts: { force?: boolean } = {}): Promi
 
 export async function main(args: string[] = Deno.args): Promise<void> {
   const { values } = parseTaskArgs(SPEC, args);
+  setTopStage(SPEC.name);
   const cfg = await loadConfig({
     preset: values.preset as string | undefined,
     configFile: values.config as string | undefined,

@@ -19,7 +19,7 @@ import { loadConfig, pick, type RunConfig } from "../mod/config.ts";
 import { initBackend } from "../mod/backend.ts";
 import { writeParquet } from "../mod/parquet.ts";
 import { runPaths } from "../mod/paths.ts";
-import { runStage, type StageResult } from "../mod/stage.ts";
+import { runStage, setTopStage, type StageResult } from "../mod/stage.ts";
 import { readTokens } from "../mod/tokens.ts";
 import { GPT2_VOCAB_SIZE } from "../mod/tokenizer.ts";
 import { deriveSeed, Rng } from "../mod/rng.ts";
@@ -246,6 +246,7 @@ export async function run(
 
 export async function main(args: string[] = Deno.args): Promise<void> {
   const { values } = parseTaskArgs(SPEC, args);
+  setTopStage(SPEC.name);
   const cfg = await loadConfig({
     preset: values.preset as string | undefined,
     configFile: values.config as string | undefined,
