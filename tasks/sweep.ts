@@ -22,6 +22,7 @@ export const STAGES = [
   "steer",
   "autointerp",
   "scaling",
+  "report",
 ];
 
 export const SPEC: TaskSpec = {

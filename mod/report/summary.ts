@@ -1,0 +1,188 @@
+/**
+ * The run summary the report's first half shows: corpus composition (target vs achieved share),
+ * the transformer's final losses beside the unigram entropy, the SAE sweep table, the power-law
+ * fit and its verdict, and the run's plots as SVG text.
+ *
+ * Reads data/<run>/composition.parquet, results/<run>/transformer/summary.parquet and
+ * config.json, results/<run>/sae/summary.parquet and features_summary.parquet,
+ * results/<run>/scaling.parquet and results/<run>/plots/*.svg.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { exists, readJson } from "../fsutil.ts";
+import { readParquet } from "../parquet.ts";
+import type { RunPaths } from "../paths.ts";
+import { numberCol, numbers, stringCol } from "./arrow_cols.ts";
+
+export interface CompositionRow {
+  source: string;
+  standsFor: string;
+  targetShare: number;
+  achievedShare: number;
+  rows: number;
+  chars: number;
+}
+
+export interface TransformerSummary {
+  steps: number;
+  tokensSeen: number;
+  finalTrainLoss: number;
+  finalValLoss: number | null;
+  unigramEntropy: number;
+  tokensPerS: number;
+  backend: string;
+  config: Record<string, unknown> | null;
+}
+
+export interface SaeRow {
+  size: number;
+  architecture: string;
+  l0: number;
+  fve: number;
+  lossRecovered: number | null;
+  deadFraction: number;
+  alive: number;
+  heldoutTokens: number;
+  tokensPerS: number;
+}
+
+export interface Fit {
+  slope: number | null;
+  intercept: number | null;
+  r2: number | null;
+  ciLow: number | null;
+  ciHigh: number | null;
+  verdict: string;
+}
+
+export interface Plot {
+  name: string;
+  title: string;
+  /** The SVG document, or null when the file is missing. */
+  svg: string | null;
+  path: string;
+}
+
+export interface RunSummary {
+  run: string;
+  composition: CompositionRow[];
+  transformer: TransformerSummary;
+  saes: SaeRow[];
+  fit: Fit | null;
+  plots: Plot[];
+}
+
+/** Plot names (results/<run>/plots/<name>.svg) and titles, in the order the page shows them. */
+export function plotList(sizes: number[]): { name: string; title: string }[] {
+  const sorted = [...sizes].sort((a, b) => a - b);
+  const largest = sorted.at(-1);
+  return [
+    { name: "transformer_loss", title: "Transformer loss" },
+    { name: "sae_metrics", title: "SAE training metrics" },
+    { name: "density_overlay", title: "Feature density, every SAE" },
+    ...sorted.map((n) => ({ name: `density_f${n}`, title: `Feature density, f${n}` })),
+    ...(largest === undefined ? [] : [{
+      name: `log_density_f${largest}`,
+      title: `Log feature density, f${largest}`,
+    }]),
+    { name: "scaling", title: "Fraction of live features against SAE size" },
+  ];
+}
+
+/** The files `loadRunSummary` reads, for the stage's manifest. */
+export function summaryInputs(paths: RunPaths, sizes: number[]): string[] {
+  return [
+    paths.composition,
+    join(paths.transformerDir, "summary.parquet"),
+    join(paths.results, "sae", "summary.parquet"),
+    join(paths.results, "sae", "features_summary.parquet"),
+    paths.scaling,
+    ...plotList(sizes).map((p) => join(paths.results, "plots", `${p.name}.svg`)),
+  ];
+}
+
+export async function loadRunSummary(
+  run: string,
+  paths: RunPaths,
+  sizes: number[],
+): Promise<RunSummary> {
+  const comp = await readParquet(paths.composition);
+  const cl = `Composition "${paths.composition}"`;
+  const source = stringCol(comp, "source", cl), standsFor = stringCol(comp, "stands_for", cl);
+  const target = numbers(comp, "target_share", cl), achieved = numbers(comp, "achieved_share", cl);
+  const rows = numbers(comp, "rows", cl), chars = numbers(comp, "chars", cl);
+  const composition = source.map((s, i) => ({
+    source: s ?? "",
+    standsFor: standsFor[i] ?? "",
+    targetShare: target[i],
+    achievedShare: achieved[i],
+    rows: rows[i],
+    chars: chars[i],
+  }));
+
+  const tPath = join(paths.transformerDir, "summary.parquet");
+  const t = await readParquet(tPath);
+  const tl = `Transformer summary "${tPath}"`;
+  const cfgPath = join(paths.transformerDir, "config.json");
+  const transformer: TransformerSummary = {
+    steps: numbers(t, "steps", tl)[0],
+    tokensSeen: numbers(t, "tokens_seen", tl)[0],
+    finalTrainLoss: numbers(t, "final_train_loss", tl)[0],
+    finalValLoss: numberCol(t, "final_val_loss", tl)[0],
+    unigramEntropy: numbers(t, "unigram_entropy", tl)[0],
+    tokensPerS: numbers(t, "train_tokens_per_s", tl)[0],
+    backend: stringCol(t, "backend", tl)[0] ?? "",
+    config: (await exists(cfgPath)) ? await readJson<Record<string, unknown>>(cfgPath) : null,
+  };
+
+  const sPath = join(paths.results, "sae", "summary.parquet");
+  const s = await readParquet(sPath);
+  const sl = `SAE summary "${sPath}"`;
+  const fPath = join(paths.results, "sae", "features_summary.parquet");
+  const fs = await readParquet(fPath);
+  const fl = `Features summary "${fPath}"`;
+  const recovered = new Map(
+    numbers(fs, "size", fl).map((n, i) => [n, numbers(fs, "loss_recovered", fl)[i]]),
+  );
+  const arch = stringCol(s, "architecture", sl);
+  const [size, l0, fve, dead, alive, held, tps] = [
+    "size",
+    "l0",
+    "fve",
+    "dead_fraction",
+    "alive",
+    "heldout_tokens",
+    "tokens_per_s",
+  ].map((c) => numbers(s, c, sl));
+  const saes = size.map((n, i) => ({
+    size: n,
+    architecture: arch[i] ?? "",
+    l0: l0[i],
+    fve: fve[i],
+    lossRecovered: recovered.get(n) ?? null,
+    deadFraction: dead[i],
+    alive: alive[i],
+    heldoutTokens: held[i],
+    tokensPerS: tps[i],
+  })).sort((a, b) => a.size - b.size);
+
+  const sc = await readParquet(paths.scaling);
+  const scl = `Scaling "${paths.scaling}"`;
+  const fitCol = (c: string) => sc.numRows > 0 ? numberCol(sc, c, scl)[0] : null;
+  const fit: Fit | null = sc.numRows === 0 ? null : {
+    slope: fitCol("fit_slope"),
+    intercept: fitCol("fit_intercept"),
+    r2: fitCol("fit_r2"),
+    ciLow: fitCol("fit_slope_ci_low"),
+    ciHigh: fitCol("fit_slope_ci_high"),
+    verdict: stringCol(sc, "verdict", scl)[0] ?? "",
+  };
+
+  const plots: Plot[] = [];
+  for (const p of plotList(sizes)) {
+    const path = join(paths.results, "plots", `${p.name}.svg`);
+    plots.push({ ...p, path, svg: (await exists(path)) ? await Deno.readTextFile(path) : null });
+  }
+  return { run, composition, transformer, saes, fit, plots };
+}
