@@ -20,6 +20,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { pinnedDependencies } from "./hash.ts";
+import { enableBlas } from "./backend_blas.ts";
 import { initWasm, MAX_WASM_THREADS, shutdownWasm, wasmHeapBytes } from "./backend_wasm.ts";
 import {
   checkTensorFits,
@@ -46,6 +47,10 @@ export interface BackendInfo {
   simd?: boolean;
   /** webgpu only: the adapter's description. */
   adapter?: string;
+  /** wasm only: the native BLAS its matmuls run on ("OpenBLAS 0.3.21 (path)"), if any. */
+  blas?: string;
+  /** wasm only: why matmuls stay on XNNPACK. */
+  blasReason?: string;
 }
 
 export interface BackendOptions {
@@ -150,7 +155,16 @@ async function start(name: string, o: StartOptions): Promise<Omit<BackendInfo, "
       if (w.threads < o.threads) {
         o.log(`wasm was asked for ${o.threads} threads and runs ${w.threads}`);
       }
-      return { name, threads: w.threads, simd: w.simd };
+      // Matmuls on a native BLAS through FFI where one loads (3-4x XNNPACK here); else XNNPACK.
+      const b = enableBlas("wasm", { threads: o.threads, quiet: true });
+      return {
+        name,
+        threads: w.threads,
+        simd: w.simd,
+        ...(b.enabled
+          ? { blas: `${b.config?.split(" ").slice(0, 2).join(" ") ?? "BLAS"} (${b.library})` }
+          : { blasReason: b.reason }),
+      };
     }
     case "cpu": {
       if (!(await tf.setBackend("cpu"))) throw new Error("Cannot activate the cpu backend");
@@ -201,7 +215,10 @@ function describe(info: BackendInfo): string {
   switch (info.name) {
     case "wasm":
       return `wasm (${info.threads} thread${info.threads === 1 ? "" : "s"}, ` +
-        `${info.simd ? "SIMD" : "no SIMD"}, transpose-first matmul)`;
+        `${info.simd ? "SIMD" : "no SIMD"}, ` +
+        (info.blas
+          ? `matmuls on ${info.blas})`
+          : `transpose-first matmul on XNNPACK; no native BLAS: ${info.blasReason})`);
     case "webgpu": {
       const l = webgpuLimits();
       const limit = l
