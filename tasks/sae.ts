@@ -148,7 +148,9 @@ export async function run(
           } cached activations`,
         );
       }
-      const gradsFn = s.kernel === "dense"
+      // "auto": with matmuls on a native BLAS the dense gradients beat the sparse host loops at
+      // every L0 measured (tests/bench/compare.ts); on XNNPACK the sparse ones win below ~1% density.
+      const gradsFn = s.kernel === "dense" || (s.kernel === "auto" && backend.blas)
         ? saeGrads
         : s.kernel === "sparse"
         ? saeGradsSparse

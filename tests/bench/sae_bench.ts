@@ -50,7 +50,7 @@ async function setUpBackend(name: string): Promise<string> {
   return `${tf.getBackend()} (stock tfjs, no mod/backend.ts)`;
 }
 
-function activations(rows: number, seed: number): tf.Tensor2D {
+export function activations(rows: number, seed: number): tf.Tensor2D {
   const rng = new Rng(seed);
   const x = new Float32Array(rows * D);
   for (let i = 0; i < x.length; i++) x[i] = Math.max(0, rng.normal());
@@ -77,7 +77,7 @@ function setL0(trainer: SweepTrainer, xBD: tf.Tensor2D, l0: number): void {
   tf.tidy(() => sae.bEncF.assign(tf.sub(sae.bEncF, threshold)));
 }
 
-interface Result {
+export interface Result {
   features: number;
   /** Mean L0 on the batch after the timed steps. */
   l0: number;
@@ -86,7 +86,7 @@ interface Result {
   kernels: [string, number][];
 }
 
-async function measure(
+export async function measure(
   features: number,
   batch: number,
   micro: number,

@@ -1,0 +1,159 @@
+/**
+ * `deno task bench`: training throughput of this project against PyTorch + OpenBLAS on the same
+ * machine, same shapes, same run, as ratios; plus tokenization of the demo corpus.
+ *
+ *   deno task bench [--steps 5] [--only transformer,sae,tokenize] [--features 4096,16384]
+ *
+ * - transformer: one AdamW step of the demo model (d_model 128, 8 heads, d_mlp 512, context 128,
+ *   vocab 50257) on batch 8 x 128 tokens;
+ * - sae: one ReLU-SAE step with Adam, d_in 512, batch 4096 (micro-batches of 2048), at F 4096 and
+ *   16384, with the dense gradients (their cost does not depend on L0, nor does PyTorch's) and
+ *   with the sparse-aware ones at the L0 of a trained SAE (64, b_enc shifted).
+ * PyTorch runs through tests/bench/torch_ref.py with Debian's python3-torch (/usr/bin/python3),
+ * 2 threads; where it is absent the comparison is skipped with a line saying so. Prints a table
+ * and writes results/bench/compare.parquet.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import * as arrow from "apache-arrow";
+import { initBackend } from "../../mod/backend.ts";
+import {
+  createTransformer,
+  makeOptimizer,
+  trainStep,
+  transformerConfig,
+} from "../../mod/transformer.ts";
+import { Rng } from "../../mod/rng.ts";
+import { writeParquet } from "../../mod/parquet.ts";
+import { measure } from "./sae_bench.ts";
+
+const PYTHON = "/usr/bin/python3";
+
+function arg(name: string, fallback: string): string {
+  const i = Deno.args.indexOf(`--${name}`);
+  return i >= 0 ? Deno.args[i + 1] : fallback;
+}
+
+async function torch(
+  kind: string,
+  extra: string[],
+  steps: number,
+): Promise<{ tokens_per_s: number; blas: string } | string> {
+  try {
+    const out = await new Deno.Command(PYTHON, {
+      args: [
+        new URL("./torch_ref.py", import.meta.url).pathname,
+        kind,
+        "--steps",
+        String(steps),
+        "--threads",
+        "2",
+        ...extra,
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (out.code !== 0) {
+      const err = new TextDecoder().decode(out.stderr).trim().split("\n").at(-1) ?? "";
+      return `PyTorch failed: ${err}`;
+    }
+    return JSON.parse(new TextDecoder().decode(out.stdout).trim().split("\n").at(-1)!);
+  } catch (e) {
+    return `no ${PYTHON} with torch (${
+      (e as Error).message.split("\n")[0]
+    }): apt-get install python3-torch libopenblas0-pthread`;
+  }
+}
+
+async function transformerTokensPerS(steps: number): Promise<number> {
+  const cfg = transformerConfig({ dModel: 128, nCtx: 128 });
+  const model = createTransformer(cfg, { seed: 0 });
+  const opt = makeOptimizer(model, { lr: 1e-3, weightDecay: 0.1 });
+  const rng = new Rng(1);
+  const tokens = tf.tensor2d(
+    Int32Array.from({ length: 8 * 128 }, () => rng.int(50257)),
+    [8, 128],
+    "int32",
+  );
+  await trainStep(model, opt, tokens, { lr: 1e-3 }); // warm-up
+  const times: number[] = [];
+  for (let s = 0; s < steps; s++) {
+    const t0 = performance.now();
+    await trainStep(model, opt, tokens, { lr: 1e-3 });
+    times.push((performance.now() - t0) / 1000);
+  }
+  tokens.dispose();
+  return (8 * 128) / times.sort((a, b) => a - b)[Math.floor(steps / 2)];
+}
+
+const rows: Record<string, unknown>[] = [];
+function report(
+  workload: string,
+  ours: number,
+  ref: { tokens_per_s: number; blas: string } | string,
+): void {
+  const theirs = typeof ref === "string" ? null : ref.tokens_per_s;
+  rows.push({
+    workload,
+    tokens_per_s: ours,
+    pytorch_tokens_per_s: theirs,
+    ratio: theirs ? ours / theirs : null,
+  });
+  const f = (v: number) => Math.round(v).toLocaleString("en-US").padStart(8);
+  console.log(
+    `${workload.padEnd(44)} ${f(ours)} tok/s   ` +
+      (typeof ref === "string"
+        ? ref
+        : `PyTorch (${ref.blas}) ${f(ref.tokens_per_s)} tok/s   ratio ${
+          (ours / ref.tokens_per_s).toFixed(2)
+        }x`),
+  );
+}
+
+const steps = Number(arg("steps", "5"));
+const only = arg("only", "transformer,sae,tokenize").split(",");
+const info = await initBackend(arg("backend", "auto"));
+console.log(
+  `backend: ${info.name}, ${info.threads} threads${
+    info.blas ? `, matmuls on ${info.blas}` : ""
+  }; median of ${steps} steps`,
+);
+
+if (only.includes("transformer")) {
+  const ours = await transformerTokensPerS(steps);
+  report("transformer step (B 8 x T 128, d 128)", ours, await torch("transformer", [], steps));
+}
+if (only.includes("sae")) {
+  for (const F of arg("features", "4096,16384").split(",").map(Number)) {
+    const ref = await torch("sae", ["--features", String(F)], steps);
+    const dense = await measure(F, 4096, 2048, steps, { profile: false });
+    report(`SAE step F ${F}, dense (L0 ${Math.round(dense.l0)})`, dense.tokensPerSecond, ref);
+    const sparse = await measure(F, 4096, 2048, steps, { profile: false, sparseL0: 64 });
+    report(
+      `SAE step F ${F}, trained-like (L0 ${Math.round(sparse.l0)})`,
+      sparse.tokensPerSecond,
+      ref,
+    );
+  }
+}
+if (only.includes("tokenize")) {
+  const { encodeDocs } = await import("../../mod/encode.ts");
+  const { loadConfig } = await import("../../mod/config.ts");
+  const { run: runMix } = await import("../../tasks/mix.ts");
+  const { readParquet } = await import("../../mod/parquet.ts");
+  const cfg = await loadConfig({ preset: "demo" });
+  const mix = await runMix(cfg);
+  const texts =
+    (await readParquet(String(Object.keys(mix.manifest.outputs)[0]), { columns: ["text"] }))
+      .getChild("text")!.toArray() as string[];
+  const t0 = performance.now();
+  const enc = await encodeDocs(texts, { encoder: "tiktoken", workers: 2 });
+  report(
+    "tokenize demo corpus (tiktoken wasm, 2 workers)",
+    enc.ids.length / ((performance.now() - t0) / 1000),
+    "no reference",
+  );
+}
+await writeParquet("results/bench/compare.parquet", arrow.tableFromJSON(rows));
+console.log("wrote results/bench/compare.parquet");
