@@ -415,6 +415,16 @@ export interface ConfigSources {
   run?: string;
 }
 
+/** The config flags of a parsed command line (see CONFIG_OPTIONS in mod/cli.ts). */
+export function configSources(values: Record<string, unknown>): ConfigSources {
+  return {
+    preset: values.preset as string | undefined,
+    configFile: values.config as string | undefined,
+    set: values.set as string[] | undefined,
+    run: values.run as string | undefined,
+  };
+}
+
 /** Builds and validates the run config. Errors name the preset, file or key at fault. */
 export async function loadConfig(src: ConfigSources = {}): Promise<RunConfig> {
   const presetName = src.preset ?? "demo";

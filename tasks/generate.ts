@@ -11,7 +11,7 @@
  */
 import { join } from "node:path";
 import { CONFIG_OPTIONS, parseTaskArgs, runMain, type TaskSpec } from "../mod/cli.ts";
-import { loadConfig } from "../mod/config.ts";
+import { configSources, loadConfig } from "../mod/config.ts";
 import { initBackend } from "../mod/backend.ts";
 import { runPaths } from "../mod/paths.ts";
 import { createTokenizer } from "../mod/tokenizer.ts";
@@ -64,12 +64,7 @@ export async function main(args: string[] = Deno.args): Promise<void> {
   if (!prompt) {
     throw new Error(`--prompt is required, e.g. deno task generate --prompt "Once upon a time"`);
   }
-  const cfg = await loadConfig({
-    preset: values.preset as string | undefined,
-    configFile: values.config as string | undefined,
-    set: values.set as string[] | undefined,
-    run: values.run as string | undefined,
-  });
+  const cfg = await loadConfig(configSources(values));
   const n = numberFlag(values.samples, "samples", 1);
   const maxNewTokens = numberFlag(values["max-tokens"], "max-tokens", 40);
   const temperature = numberFlag(values.temperature, "temperature", 0.8, false);

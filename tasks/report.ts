@@ -15,7 +15,7 @@
  */
 import { join, resolve } from "node:path";
 import { CONFIG_OPTIONS, fmtInt, log, parseTaskArgs, runMain, type TaskSpec } from "../mod/cli.ts";
-import { loadConfig, type RunConfig } from "../mod/config.ts";
+import { configSources, loadConfig, type RunConfig } from "../mod/config.ts";
 import { exists } from "../mod/fsutil.ts";
 import { runPaths } from "../mod/paths.ts";
 import { runStage, setTopStage, type StageResult } from "../mod/stage.ts";
@@ -123,12 +123,7 @@ export async function main(args: string[] = Deno.args): Promise<void> {
       throw new Error(`--shard-size "${values["shard-size"]}" must be a positive integer`);
     }
   }
-  const cfg = await loadConfig({
-    preset: values.preset as string | undefined,
-    configFile: values.config as string | undefined,
-    set: values.set as string[] | undefined,
-    run: values.run as string | undefined,
-  });
+  const cfg = await loadConfig(configSources(values));
   await run(cfg, { force: values.force as boolean, shardSize });
 }
 

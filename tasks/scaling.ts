@@ -17,7 +17,7 @@
 import * as arrow from "apache-arrow";
 import { join } from "node:path";
 import { CONFIG_OPTIONS, log, parseTaskArgs, runMain, type TaskSpec } from "../mod/cli.ts";
-import { loadConfig, pick, type RunConfig } from "../mod/config.ts";
+import { configSources, loadConfig, pick, type RunConfig } from "../mod/config.ts";
 import { readParquet, writeParquet } from "../mod/parquet.ts";
 import { runPaths } from "../mod/paths.ts";
 import { runStage, setTopStage, type StageResult } from "../mod/stage.ts";
@@ -227,12 +227,7 @@ export async function run(
 export async function main(args: string[] = Deno.args): Promise<void> {
   const { values } = parseTaskArgs(SPEC, args);
   setTopStage(SPEC.name);
-  const cfg = await loadConfig({
-    preset: values.preset as string | undefined,
-    configFile: values.config as string | undefined,
-    set: values.set as string[] | undefined,
-    run: values.run as string | undefined,
-  });
+  const cfg = await loadConfig(configSources(values));
   await run(cfg, { force: values.force as boolean, png: !values["no-png"] });
 }
 

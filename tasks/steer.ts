@@ -16,7 +16,7 @@ import * as tf from "@tensorflow/tfjs";
 import * as arrow from "apache-arrow";
 import { join } from "node:path";
 import { CONFIG_OPTIONS, log, parseTaskArgs, runMain, type TaskSpec } from "../mod/cli.ts";
-import { loadConfig, pick, type RunConfig } from "../mod/config.ts";
+import { configSources, loadConfig, pick, type RunConfig } from "../mod/config.ts";
 import { initBackend } from "../mod/backend.ts";
 import { readParquet, writeParquet } from "../mod/parquet.ts";
 import { runPaths } from "../mod/paths.ts";
@@ -199,12 +199,7 @@ export async function main(args: string[] = Deno.args): Promise<void> {
   if (list("scale").length) set.push(`steer.scales=[${list("scale").join(",")}]`);
   if (list("prompt").length) set.push(`steer.prompts=${JSON.stringify(list("prompt"))}`);
   if (values["max-tokens"]) set.push(`steer.maxNewTokens=${values["max-tokens"]}`);
-  const cfg = await loadConfig({
-    preset: values.preset as string | undefined,
-    configFile: values.config as string | undefined,
-    set,
-    run: values.run as string | undefined,
-  });
+  const cfg = await loadConfig(configSources({ ...values, set }));
   await run(cfg, { force: values.force as boolean, backend: values.backend as string | undefined });
 }
 

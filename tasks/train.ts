@@ -15,7 +15,7 @@ import * as tf from "@tensorflow/tfjs";
 import * as arrow from "apache-arrow";
 import { join } from "node:path";
 import { CONFIG_OPTIONS, fmtInt, log, parseTaskArgs, runMain, type TaskSpec } from "../mod/cli.ts";
-import { loadConfig, pick, type RunConfig } from "../mod/config.ts";
+import { configSources, loadConfig, pick, type RunConfig } from "../mod/config.ts";
 import { initBackend } from "../mod/backend.ts";
 import { writeParquet } from "../mod/parquet.ts";
 import { runPaths } from "../mod/paths.ts";
@@ -247,12 +247,7 @@ export async function run(
 export async function main(args: string[] = Deno.args): Promise<void> {
   const { values } = parseTaskArgs(SPEC, args);
   setTopStage(SPEC.name);
-  const cfg = await loadConfig({
-    preset: values.preset as string | undefined,
-    configFile: values.config as string | undefined,
-    set: values.set as string[] | undefined,
-    run: values.run as string | undefined,
-  });
+  const cfg = await loadConfig(configSources(values));
   await run(cfg, { force: values.force as boolean, backend: values.backend as string | undefined });
 }
 

@@ -11,14 +11,15 @@
  *
  * Under `deno bench` it registers one small benchmark (F 4096, 3 iterations) instead.
  *
- * Backend: mod/backend.ts's initBackend when that module exists (it carries the wasm fixes), else
- * the stock tfjs backend of that name. saeGrads sets no matmul transpose flags, so stock wasm is
+ * Backend: mod/backend.ts's initBackend (the wasm fixes, and OpenBLAS where it loads). saeGrads
+ * sets no matmul transpose flags, so even stock wasm is
  * already on its fast path. Inputs are ReLU(N(0,1)) rows standing in for MLP post-activations.
  * Reads and writes nothing; prints a table.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../../mod/backend.ts";
 import { encode } from "../../mod/sae.ts";
 import { Rng } from "../../mod/rng.ts";
 import { adaptiveSaeGrads } from "../../mod/sae_sparse.ts";
@@ -33,21 +34,8 @@ function arg(name: string, fallback: string): string {
 }
 
 async function setUpBackend(name: string): Promise<string> {
-  try {
-    // A non-literal specifier: this file must type-check before mod/backend.ts exists.
-    const spec = "../../mod/backend.ts";
-    const mod = await import(spec);
-    if (typeof mod.initBackend === "function") {
-      await mod.initBackend(name);
-      return `${tf.getBackend()} (mod/backend.ts)`;
-    }
-  } catch (e) {
-    if (!String(e).includes("Module not found")) throw e;
-  }
-  if (name === "wasm") await import("@tensorflow/tfjs-backend-wasm");
-  await tf.setBackend(name);
-  await tf.ready();
-  return `${tf.getBackend()} (stock tfjs, no mod/backend.ts)`;
+  const info = await initBackend(name);
+  return `${info.name}${info.blas ? ` (matmuls on ${info.blas})` : ""}`;
 }
 
 export function activations(rows: number, seed: number): tf.Tensor2D {

@@ -7,12 +7,13 @@
  *   deno run --allow-read --allow-env tests/bench/transformer_bench.ts [--backend wasm|cpu]
  *     [--steps 3] [--batch 8] [--ctx 128] [--ce both|fused|plain] [--no-ce-sweep]
  *
- * Backend: mod/backend.ts's initBackend when that module exists (it carries the wasm fixes),
- * else the stock tfjs backend of that name. Reads and writes nothing; prints a table.
+ * Backend: mod/backend.ts's initBackend (the wasm fixes, and OpenBLAS where it loads). Reads and
+ * writes nothing; prints a table.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { initBackend } from "../../mod/backend.ts";
 import type { Adam } from "../../mod/adam.ts";
 import {
   createTransformer,
@@ -35,21 +36,8 @@ function arg(name: string, fallback: string): string {
 }
 
 async function setUpBackend(name: string): Promise<string> {
-  try {
-    // A non-literal specifier: this file must type-check before mod/backend.ts exists.
-    const spec = "../../mod/backend.ts";
-    const mod = await import(spec);
-    if (typeof mod.initBackend === "function") {
-      await mod.initBackend(name);
-      return `${tf.getBackend()} (mod/backend.ts)`;
-    }
-  } catch (e) {
-    if (!String(e).includes("Module not found")) throw e;
-  }
-  if (name === "wasm") await import("@tensorflow/tfjs-backend-wasm");
-  await tf.setBackend(name);
-  await tf.ready();
-  return `${tf.getBackend()} (stock tfjs, no mod/backend.ts)`;
+  const info = await initBackend(name);
+  return `${info.name}${info.blas ? ` (matmuls on ${info.blas})` : ""}`;
 }
 
 async function sync(t: tf.Tensor): Promise<void> {
