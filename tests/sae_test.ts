@@ -192,6 +192,52 @@ for (const architecture of ["standard", "topk"] as const) {
   });
 }
 
+Deno.test("sae saeGradsSparse() equals saeGrads() for odd shapes, all-zero and all-active f", () => {
+  // shift = b_enc offset: -100 silences every feature, +100 makes every feature fire.
+  const cases = [
+    { dIn: 5, dSae: 7, batch: 3, shift: 0 },
+    { dIn: 9, dSae: 33, batch: 13, shift: -100 },
+    { dIn: 9, dSae: 33, batch: 13, shift: 100 },
+    { dIn: 17, dSae: 130, batch: 1, shift: -0.5 },
+    { dIn: 3, dSae: 257, batch: 31, shift: 0.2 },
+  ];
+  for (const c of cases) {
+    const cfg: SaeConfig = {
+      dIn: c.dIn,
+      dSae: c.dSae,
+      architecture: "standard",
+      l1Coefficient: 0.1,
+    };
+    const sae = randomSae(cfg, c.dSae), x = randomX(c.batch, c.dIn, c.dIn);
+    tf.tidy(() => sae.bEncF.assign(tf.add(sae.bEncF, c.shift)));
+    const dense = saeGrads(sae, x);
+    const sparse = saeGradsSparse(sae, x);
+    const label = JSON.stringify(c);
+    const l0 = dense.l0.dataSync()[0];
+    if (c.shift === -100) assertEquals(l0, 0, label);
+    if (c.shift === 100) assertEquals(l0, c.dSae, label);
+    for (const key of ["loss", "mse", "l1", "l0"] as const) {
+      const want = dense[key].dataSync()[0];
+      // Relative: with every feature active the loss is ~3e5, where float32 keeps ~7 digits.
+      const tolerance = 1e-5 * Math.max(1, Math.abs(want));
+      assertAlmostEquals(sparse[key].dataSync()[0], want, tolerance, `${label} ${key}`);
+    }
+    for (const name of ["W_enc", "b_enc", "W_dec", "b_dec"] as const) {
+      assertAllClose(
+        sparse.grads[name].dataSync(),
+        dense.grads[name].dataSync(),
+        1e-4,
+        `${label} ${name}`,
+      );
+    }
+    for (const r of [dense, sparse]) {
+      tf.dispose([r.loss, r.mse, r.l1, r.l0, r.fireCountF, ...Object.values(r.grads)]);
+    }
+    x.dispose();
+    disposeSae(sae);
+  }
+});
+
 Deno.test("sae adaptiveSaeGrads() goes sparse once f is sparse enough", () => {
   const cfg: SaeConfig = { dIn: 8, dSae: 32, architecture: "standard", l1Coefficient: 0.1 };
   const sae = randomSae(cfg, 51), x = randomX(16, 8, 52);
