@@ -243,7 +243,6 @@ export async function run(
       }
 
       // Held-out evaluation and outputs, one SAE at a time.
-      const xHeld = tf.tensor2d(held.acts, [held.seq.length, dIn]);
       const nHeld = held.seq.length;
       log(
         `sae: evaluating on ${fmtInt(nHeld)} held-out tokens (density resolution ${
@@ -253,7 +252,7 @@ export async function run(
       const summary = [];
       for (let i = 0; i < trainer.slots.length; i++) {
         const slot = trainer.slots[i], dir = dirs[i];
-        const { eval: ev, stats } = evaluateSae(slot.sae, xHeld, s.microBatch);
+        const { eval: ev, stats } = evaluateSae(slot.sae, held.acts, s.microBatch);
         await saveSae(dir, slot.sae, {
           model_name: `results/${cfg.run}/transformer/model.safetensors`,
           hook_name: HOOK_NAME,
@@ -313,7 +312,6 @@ export async function run(
             `(never fired in ${fmtInt(nHeld)} tokens), ${fmtInt(row.tokens_per_s)} tokens/s`,
         );
       }
-      xHeld.dispose();
       trainer.dispose();
       await writeParquet(join(saeRoot, "summary.parquet"), arrow.tableFromJSON(summary));
       await Deno.remove(ckptDir, { recursive: true }).catch(() => {});
