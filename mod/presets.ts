@@ -137,9 +137,9 @@ const demo: RunConfig = {
     logEvery: 20,
   },
   // 1e5 held-out tokens resolve densities down to 1e-5 (one firing in 100,000 tokens).
-  // 480 SAE steps of 1,024 rows: all six sizes train side by side in about 11 minutes.
+  // 384 SAE steps of 1,024 rows: all six sizes train side by side in about 13 minutes.
   activations: {
-    trainTokens: 491_520,
+    trainTokens: 393_216,
     heldOutTokens: 100_000,
     shardTokens: 65_536,
     batchSequences: 16,
@@ -153,8 +153,8 @@ const demo: RunConfig = {
     lr: 1e-3,
     batchSize: 1024,
     microBatch: 1024,
-    resampleSteps: [150, 300],
-    deadWindow: 100,
+    resampleSteps: [128, 256],
+    deadWindow: 96,
     resampleInputs: 8192,
     kernel: "auto",
     logEvery: 20,

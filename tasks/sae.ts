@@ -210,12 +210,13 @@ export async function run(
                 `dead ${pct(m.deadFraction)} | ${fmtInt(m.tokensPerS)} tok/s`,
             );
             for (const e of m.resamples) {
-              const after = pct(e.deadFractionAfter);
               log(
-                `  ${name} resampled ${e.nDead} dead features at step ${e.step} (dead fraction ` +
-                  `${
-                    pct(e.deadFractionBefore)
-                  }; silent on the resampling inputs right after: ${after})`,
+                e.nDead === 0
+                  ? `  ${name} no dead features to resample at step ${e.step}`
+                  : `  ${name} resampled ${e.nDead} dead features at step ${e.step} ` +
+                    `(dead fraction ${
+                      pct(e.deadFractionBefore)
+                    }; checked again ${s.deadWindow} steps on)`,
               );
             }
           }
@@ -270,7 +271,7 @@ export async function run(
           n_dead: e.nDead,
           n_features: e.nFeatures,
           dead_fraction_before: e.deadFractionBefore,
-          dead_fraction_after: e.deadFractionAfter,
+          silent_on_resample_inputs: e.deadFractionAfter,
           dead_fraction_next_window: e.deadFractionNextWindow ?? null,
           mean_alive_encoder_norm: e.meanAliveEncoderNorm,
         }));
@@ -326,7 +327,7 @@ function emptyResamples(): arrow.Table {
     n_dead: arrow.makeVector(new Int32Array(0)),
     n_features: arrow.makeVector(new Int32Array(0)),
     dead_fraction_before: arrow.makeVector(new Float64Array(0)),
-    dead_fraction_after: arrow.makeVector(new Float64Array(0)),
+    silent_on_resample_inputs: arrow.makeVector(new Float64Array(0)),
     dead_fraction_next_window: arrow.makeVector(new Float64Array(0)),
     mean_alive_encoder_norm: arrow.makeVector(new Float64Array(0)),
   });
