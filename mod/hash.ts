@@ -64,10 +64,18 @@ export async function sourceFiles(entry: string | URL): Promise<string[]> {
   return [...seen].sort();
 }
 
+/**
+ * Modules that hold configuration values only: they reach a stage through its resolved config,
+ * which the stage's parameter hash already covers, so editing a preset reruns only the stages
+ * whose values changed.
+ */
+const CONFIG_ONLY = new Set(["mod/presets.ts"]);
+
 /** Hash of a task's source (its import graph) and of deno.json's pinned imports. */
 export async function hashSource(entry: string | URL): Promise<string> {
   const h = createHash("sha256");
   for (const file of await sourceFiles(entry)) {
+    if (CONFIG_ONLY.has(relative(PROJECT_ROOT, file))) continue;
     h.update(relative(PROJECT_ROOT, file));
     h.update("\0");
     h.update(await Deno.readFile(file));
