@@ -21,6 +21,8 @@ export interface ScalingPoint {
   size: number;
   aliveFraction: number;
   alive: number;
+  /** Mean number of features active per token (L0); with it, the chart adds L0 / size and L0. */
+  l0?: number;
 }
 
 const X_DENSITY_TITLE = "feature density (fraction of tokens, log scale)";
@@ -172,8 +174,55 @@ export async function logDensityChart(
   return await renderChart(spec);
 }
 
-/** Fraction of alive features against SAE size (log-log, with the fit) and the alive count. */
-export async function scalingChart(points: ScalingPoint[], fit?: PowerLawFit): Promise<Chart> {
+/** One log-log panel: points of `field` against size, and the fitted power law when given. */
+function powerLawPanel(
+  name: string,
+  points: Record<string, number>[],
+  field: string,
+  title: string,
+  xAxis: unknown,
+  fit?: PowerLawFit,
+) {
+  const sizes = points.map((p) => p.size).sort((a, b) => a - b);
+  const minS = sizes[0], maxS = sizes[sizes.length - 1];
+  const layers: unknown[] = [{
+    data: { values: points },
+    mark: { type: "point", filled: true, size: 70, color: SIZE_COLORS[0] },
+    encoding: {
+      x: xAxis,
+      y: { field, type: "quantitative", title, scale: { type: "log", nice: false } },
+    },
+  }];
+  if (fit) {
+    const rows = Array.from({ length: 21 }, (_, i) => {
+      const size = minS * (maxS / minS) ** (i / 20);
+      return { size, [field]: powerLawAt(fit, size) };
+    });
+    layers.push({
+      data: { values: rows },
+      mark: { type: "line", color: SIZE_COLORS[1], strokeDash: [6, 3] },
+      encoding: { x: xAxis, y: { field, type: "quantitative" } },
+    });
+  }
+  return { name, width: 300, height: 220, layer: layers };
+}
+
+function slopeText(label: string, fit?: PowerLawFit): string {
+  if (!fit) return `${label}: no fit`;
+  return `${label}: slope ${fit.slope.toFixed(3)} (${Math.round(fit.ci.level * 100)}% CI ` +
+    `${fit.ci.low.toFixed(3)} to ${fit.ci.high.toFixed(3)}), R² ${fit.r2.toFixed(3)}`;
+}
+
+/**
+ * How density scales with SAE size: the fraction of features alive (log-log, with its fit) and
+ * the alive count; with L0 given, also the fraction of features active per token (L0 / size,
+ * log-log, with `activeFit`) and L0 itself, the paper's "number of active features".
+ */
+export async function scalingChart(
+  points: ScalingPoint[],
+  fit?: PowerLawFit,
+  activeFit?: PowerLawFit,
+): Promise<Chart> {
   if (points.length === 0) throw new Error("Scaling chart needs at least one SAE size");
   const sizes = points.map((p) => p.size).sort((a, b) => a - b);
   const minS = sizes[0], maxS = sizes[sizes.length - 1];
@@ -184,62 +233,57 @@ export async function scalingChart(points: ScalingPoint[], fit?: PowerLawFit): P
     scale: { type: "log", base: 2, domain: [minS / 1.3, maxS * 1.3], nice: false },
     axis: { values: sizes, format: "d" },
   } as const;
-  const fitRows = fit
-    ? Array.from({ length: 21 }, (_, i) => {
-      const size = minS * (maxS / minS) ** (i / 20);
-      return { size, aliveFraction: powerLawAt(fit, size) };
-    })
-    : [];
-  const title = fit
-    ? `Scaling of feature density: slope ${fit.slope.toFixed(3)} ` +
-      `(${Math.round(fit.ci.level * 100)}% CI ${fit.ci.low.toFixed(3)} to ${
-        fit.ci.high.toFixed(3)
-      })` +
-      `, R² ${fit.r2.toFixed(3)}`
-    : "Scaling of feature density (no fit)";
-  const fractionLayers: unknown[] = [
-    {
-      data: { values: points },
-      mark: { type: "point", filled: true, size: 70, color: SIZE_COLORS[0] },
-      encoding: {
-        x: xAxis,
-        y: {
-          field: "aliveFraction",
-          type: "quantitative",
-          title: "fraction alive (log scale)",
-          scale: { type: "log", nice: false },
-        },
-      },
+  const withL0 = points.every((p) => p.l0 !== undefined);
+  const rows = points.map((p) => ({
+    size: p.size,
+    aliveFraction: p.aliveFraction,
+    alive: p.alive,
+    ...(withL0 ? { l0: p.l0!, activeFraction: p.l0! / p.size } : {}),
+  }));
+  const linePanel = (name: string, field: string, title: string, color: string) => ({
+    name,
+    width: 300,
+    height: 220,
+    data: { values: rows },
+    mark: { type: "line", point: { filled: true, size: 70 }, color },
+    encoding: {
+      x: xAxis,
+      y: { field, type: "quantitative", title, scale: { zero: true } },
     },
+  });
+  const top = [
+    powerLawPanel("fraction", rows, "aliveFraction", "fraction alive (log scale)", xAxis, fit),
+    linePanel("alive", "alive", "alive features (count)", SIZE_COLORS[2]),
   ];
-  if (fit) {
-    fractionLayers.push({
-      data: { values: fitRows },
-      mark: { type: "line", color: SIZE_COLORS[1], strokeDash: [6, 3] },
-      encoding: { x: xAxis, y: { field: "aliveFraction", type: "quantitative" } },
-    });
+  const subtitle = [slopeText("alive fraction", fit) + (fit ? `: ${agreesWithPaper(fit)}` : "")];
+  let body: unknown = { hconcat: top };
+  if (withL0) {
+    subtitle.push(
+      slopeText("active per token (L0 / size)", activeFit) +
+        (activeFit ? `: ${agreesWithPaper(activeFit)}` : ""),
+    );
+    body = {
+      vconcat: [
+        { hconcat: top },
+        {
+          hconcat: [
+            powerLawPanel(
+              "active",
+              rows,
+              "activeFraction",
+              "fraction active per token, L0 / size (log)",
+              xAxis,
+              activeFit,
+            ),
+            linePanel("l0", "l0", "active features per token (L0)", SIZE_COLORS[3]),
+          ],
+        },
+      ],
+    };
   }
   const spec = {
-    title: { text: title, subtitle: fit ? [agreesWithPaper(fit)] : [] },
-    hconcat: [
-      { name: "fraction", width: 300, height: 240, layer: fractionLayers },
-      {
-        name: "alive",
-        width: 300,
-        height: 240,
-        data: { values: points },
-        mark: { type: "line", point: { filled: true, size: 70 }, color: SIZE_COLORS[2] },
-        encoding: {
-          x: xAxis,
-          y: {
-            field: "alive",
-            type: "quantitative",
-            title: "alive features (count)",
-            scale: { zero: true },
-          },
-        },
-      },
-    ],
+    title: { text: "Scaling of feature density with SAE size", subtitle },
+    ...(body as Record<string, unknown>),
   } as vl.TopLevelSpec;
   return await renderChart(spec);
 }

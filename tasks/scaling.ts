@@ -119,17 +119,27 @@ export async function run(
           resolution: 1 / nTokens,
         });
       }
+      // Two readings of the paper's claim: the fraction of features alive at all (the issue's
+      // "fraction nonzero") and the fraction active on a token, L0 / size ("the number of active
+      // features stays roughly constant" makes it fall as 1 / size).
       const usable = rows.filter((r) => r.alive > 0);
       const fit = usable.length >= 2
         ? fitPowerLaw(usable.map((r) => r.size), usable.map((r) => r.alive_fraction), {
           seed: cfg.seed,
         })
         : null;
-      const verdict = fit
-        ? agreesWithPaper(fit)
-        : "inconclusive: fewer than two SAE sizes with live features";
+      const withL0 = rows.filter((r) => r.l0 > 0);
+      const activeFit = withL0.length >= 2
+        ? fitPowerLaw(withL0.map((r) => r.size), withL0.map((r) => r.l0 / r.size), {
+          seed: cfg.seed,
+        })
+        : null;
+      const tooFew = "inconclusive: fewer than two SAE sizes to fit";
+      const verdict = fit ? agreesWithPaper(fit) : tooFew;
+      const activeVerdict = activeFit ? agreesWithPaper(activeFit) : tooFew;
       const table = arrow.tableFromJSON(rows.map((r) => ({
         ...r,
+        active_fraction: r.l0 / r.size,
         fit_slope: fit?.slope ?? null,
         fit_intercept: fit?.intercept ?? null,
         fit_r2: fit?.r2 ?? null,
@@ -139,31 +149,44 @@ export async function run(
           ? 10 ** (fit.intercept + fit.slope * Math.log10(r.size))
           : null,
         verdict,
+        active_fit_slope: activeFit?.slope ?? null,
+        active_fit_intercept: activeFit?.intercept ?? null,
+        active_fit_r2: activeFit?.r2 ?? null,
+        active_fit_slope_ci_low: activeFit?.ci.low ?? null,
+        active_fit_slope_ci_high: activeFit?.ci.high ?? null,
+        active_verdict: activeVerdict,
       })));
       await writeParquet(paths.scaling, table, {
-        metadata: { verdict, paper_claim: "fraction of nonzero features ~ 1 / size (slope -1)" },
+        metadata: {
+          verdict,
+          active_verdict: activeVerdict,
+          paper_claim:
+            "fraction of nonzero features ~ 1 / size (slope -1); active features per token roughly constant",
+        },
       });
       for (const r of rows) {
         log(
           `scaling: f${r.size}: alive ${r.alive} (${(100 * r.alive_fraction).toFixed(1)}%), L0 ${
             r.l0.toFixed(1)
-          }, ` +
-            `fve ${r.fve.toFixed(3)}, loss recovered ${
-              r.loss_recovered.toFixed(3)
-            } [dead = no firing in ${nTokens} tokens]`,
+          } ` +
+            `(${(100 * r.l0 / r.size).toFixed(3)}% of features per token), fve ${
+              r.fve.toFixed(3)
+            }, ` +
+            `loss recovered ${r.loss_recovered.toFixed(3)} [dead = no firing in ${nTokens} tokens]`,
         );
       }
-      if (fit) {
+      for (const [label, f] of [["alive fraction", fit], ["L0 / size", activeFit]] as const) {
+        if (!f) continue;
         log(
-          `scaling: log10(alive fraction) = ${fit.intercept.toFixed(3)} + ${
-            fit.slope.toFixed(3)
+          `scaling: log10(${label}) = ${f.intercept.toFixed(3)} + ${
+            f.slope.toFixed(3)
           } log10(size); ` +
-            `R² ${fit.r2.toFixed(3)}; slope 95% CI [${fit.ci.low.toFixed(3)}, ${
-              fit.ci.high.toFixed(3)
-            }]`,
+            `R² ${f.r2.toFixed(3)}; slope 95% CI [${f.ci.low.toFixed(3)}, ${f.ci.high.toFixed(3)}]`,
         );
       }
-      log(`scaling: paper: fraction nonzero ~ 1/size. This run: ${verdict}`);
+      log(`scaling: paper: fraction nonzero ~ 1/size, active features roughly constant.`);
+      log(`scaling: this run, fraction of features alive: ${verdict}`);
+      log(`scaling: this run, fraction active per token (L0 / size): ${activeVerdict}`);
 
       // Plots.
       const lossRows = (await readParquet(join(paths.transformerDir, "loss.parquet"))).toArray()
@@ -219,7 +242,7 @@ export async function run(
           written[0]?.png ? " (SVG and PNG)" : " (SVG)"
         }`,
       );
-      return { verdict, fit, rows };
+      return { verdict, activeVerdict, fit, activeFit, rows };
     },
   });
 }

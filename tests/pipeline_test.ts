@@ -77,10 +77,12 @@ Deno.test("features, steering, scaling and autointerp on the test preset", async
     await t.step("scaling writes the fit and every plot", async () => {
       const out = await runTask("scaling", [...ARGS, "--no-png"], undefined, dir);
       assertEquals(out.code, 0, out.stderr);
-      assertMatch(out.stderr, /paper: fraction nonzero ~ 1\/size\. This run: /);
+      assertMatch(out.stderr, /this run, fraction of features alive: /);
+      assertMatch(out.stderr, /this run, fraction active per token \(L0 \/ size\): /);
       const sc = await readParquet(`${dir}/results/test/scaling.parquet`);
       assertEquals(Array.from(sc.getChild("size")!.toArray() as Float64Array, Number), [64, 128]);
       assert(Number.isFinite(Number(sc.getChild("fit_slope")!.get(0))));
+      assert(Number.isFinite(Number(sc.getChild("active_fit_slope")!.get(0))));
       for (
         const p of [
           "density_overlay",

@@ -114,7 +114,7 @@ Deno.test("scalingChart() plots the alive fraction log-log with the fit and the 
   });
   const fit = fitPowerLaw(points.map((p) => p.size), points.map((p) => p.aliveFraction));
   const { svg } = await scalingChart(points, fit);
-  assert(svg.includes("Scaling of feature density: slope -1.000 (95% CI -1.000 to -1.000)"));
+  assert(svg.includes("alive fraction: slope -1.000 (95% CI -1.000 to -1.000)"));
   assert(svg.includes("consistent with the paper"));
   for (
     const t of ["SAE size (features, log scale)", "fraction alive (log scale)", "alive features"]
@@ -124,10 +124,29 @@ Deno.test("scalingChart() plots the alive fraction log-log with the fit and the 
   assertEquals(markGroups(svg, "fraction_layer_0_marks")[0].match(/<path/g)?.length, 4);
   assertEquals(markGroups(svg, "fraction_layer_1_marks").length, 1, "the fitted line");
   assertEquals(markGroups(svg, "alive_marks").length, 1);
+  assert(!svg.includes("L0 / size"), "no L0 panels without L0");
   const bare = await scalingChart(points);
   assert(
-    bare.svg.includes("(no fit)") && markGroups(bare.svg, "fraction_layer_1_marks").length === 0,
+    bare.svg.includes("no fit") && markGroups(bare.svg, "fraction_layer_1_marks").length === 0,
   );
+});
+
+Deno.test("scalingChart() adds L0 / size with its fit and L0 when L0 is given", async () => {
+  // A constant L0 of 20 makes the fraction active per token fall exactly as 1 / size.
+  const points = [512, 1024, 2048, 4096].map((size) => ({
+    size,
+    aliveFraction: 0.9,
+    alive: Math.round(0.9 * size),
+    l0: 20,
+  }));
+  const xs = points.map((p) => p.size);
+  const activeFit = fitPowerLaw(xs, points.map((p) => p.l0 / p.size));
+  const { svg } = await scalingChart(points, undefined, activeFit);
+  assert(svg.includes("active per token (L0 / size): slope -1.000"), "the L0 / size fit");
+  assertEquals(markGroups(svg, "active_layer_0_marks")[0].match(/<path/g)?.length, 4);
+  assertEquals(markGroups(svg, "active_layer_1_marks").length, 1, "its fitted line");
+  assertEquals(markGroups(svg, "l0_marks").length, 1);
+  assert(svg.includes("active features per token (L0)"));
 });
 
 Deno.test("lossCurveChart() draws train and validation, skipping missing validation rows", async () => {

@@ -153,6 +153,18 @@ ${
 <tr><th>intercept</th><td>${num(fit.intercept)}</td></tr>
 <tr><th>R²</th><td>${num(fit.r2)}</td></tr>
 <tr><th>verdict (paper: slope −1)</th><td id="fit-verdict">${esc(fit.verdict)}</td></tr>
+${
+        fit.active
+          ? `<tr><th>slope of log10 (L0 / size) on log10 size</th><td id="active-slope">${
+            num(fit.active.slope)
+          } [${num(fit.active.ciLow)}, ${num(fit.active.ciHigh)}], R² ${
+            num(fit.active.r2)
+          }</td></tr>
+<tr><th>verdict (features active per token)</th><td id="active-verdict">${
+            esc(fit.active.verdict)
+          }</td></tr>`
+          : ""
+      }
 </tbody></table>`
       : `<p class="missing">No scaling fit.</p>`
   }

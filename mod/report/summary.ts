@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { exists, readJson } from "../fsutil.ts";
 import { readParquet } from "../parquet.ts";
 import type { RunPaths } from "../paths.ts";
-import { numberCol, numbers, stringCol } from "./arrow_cols.ts";
+import { hasColumn, numberCol, numbers, stringCol } from "./arrow_cols.ts";
 
 export interface CompositionRow {
   source: string;
@@ -54,6 +54,14 @@ export interface Fit {
   ciLow: number | null;
   ciHigh: number | null;
   verdict: string;
+  /** The same for the fraction of features active per token, L0 / size (absent in old runs). */
+  active?: {
+    slope: number | null;
+    ciLow: number | null;
+    ciHigh: number | null;
+    r2: number | null;
+    verdict: string;
+  };
 }
 
 export interface Plot {
@@ -177,6 +185,17 @@ export async function loadRunSummary(
     ciLow: fitCol("fit_slope_ci_low"),
     ciHigh: fitCol("fit_slope_ci_high"),
     verdict: stringCol(sc, "verdict", scl)[0] ?? "",
+    ...(hasColumn(sc, "active_fit_slope")
+      ? {
+        active: {
+          slope: fitCol("active_fit_slope"),
+          ciLow: fitCol("active_fit_slope_ci_low"),
+          ciHigh: fitCol("active_fit_slope_ci_high"),
+          r2: fitCol("active_fit_r2"),
+          verdict: stringCol(sc, "active_verdict", scl)[0] ?? "",
+        },
+      }
+      : {}),
   };
 
   const plots: Plot[] = [];
