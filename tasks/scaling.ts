@@ -226,8 +226,14 @@ export async function run(
         {
           path: join(plotsDir, "scaling"),
           chart: await scalingChart(
-            rows.map((r) => ({ size: r.size, aliveFraction: r.alive_fraction, alive: r.alive })),
+            rows.map((r) => ({
+              size: r.size,
+              aliveFraction: r.alive_fraction,
+              alive: r.alive,
+              l0: r.l0,
+            })),
             fit ?? undefined,
+            activeFit ?? undefined,
           ),
         },
         {

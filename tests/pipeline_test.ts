@@ -96,6 +96,7 @@ Deno.test("features, steering, scaling and autointerp on the test preset", async
       ) {
         const svg = await Deno.readTextFile(`${dir}/results/test/plots/${p}.svg`);
         assert(svg.startsWith("<svg"), p);
+        if (p === "scaling") assert(svg.includes("L0 / size"), "the L0 / size panel is drawn");
       }
     });
 
