@@ -45,6 +45,16 @@ export const CONFIG_OPTIONS: Record<string, OptionSpec> = {
   force: { type: "boolean", description: "Rerun this stage even when its inputs are unchanged" },
 };
 
+/** Options of the stages that compute with TensorFlow.js: the config's options and --backend. */
+export const TENSOR_OPTIONS: Record<string, OptionSpec> = {
+  ...CONFIG_OPTIONS,
+  backend: {
+    type: "string",
+    arg: "NAME",
+    description: "TensorFlow.js backend: auto, node-gpu, node, webgpu, wasm, cpu (default: config)",
+  },
+};
+
 export interface ParsedArgs {
   values: Record<string, string | boolean | string[] | undefined>;
   positionals: string[];

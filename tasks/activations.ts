@@ -14,12 +14,13 @@
 import * as tf from "@tensorflow/tfjs";
 import * as arrow from "apache-arrow";
 import { join } from "node:path";
-import { CONFIG_OPTIONS, fmtInt, log, parseTaskArgs, runMain, type TaskSpec } from "../mod/cli.ts";
-import { configSources, loadConfig, pick, type RunConfig } from "../mod/config.ts";
+import { fmtInt, log, runMain, type TaskSpec, TENSOR_OPTIONS } from "../mod/cli.ts";
+import { pick, type RunConfig } from "../mod/config.ts";
 import { initBackend } from "../mod/backend.ts";
 import { writeParquet } from "../mod/parquet.ts";
 import { runPaths } from "../mod/paths.ts";
-import { runStage, setTopStage, type StageResult } from "../mod/stage.ts";
+import { runStage, type StageResult } from "../mod/stage.ts";
+import { stageMain } from "../mod/task.ts";
 import { readTokens, type TokenSplit } from "../mod/tokens.ts";
 import { deriveSeed, Rng } from "../mod/rng.ts";
 import { hashFile, hashJson } from "../mod/hash.ts";
@@ -38,14 +39,7 @@ export const SPEC: TaskSpec = {
   name: "activations",
   summary: "Cache the transformer's MLP activations as Parquet shards for the SAEs",
   details: "Writes data/<run>/activations/ (train-NNNNN.parquet shards and heldout.parquet).",
-  options: {
-    ...CONFIG_OPTIONS,
-    backend: {
-      type: "string",
-      arg: "NAME",
-      description: "TensorFlow.js backend (default from config)",
-    },
-  },
+  options: TENSOR_OPTIONS,
 };
 
 /** Runs the model over the given sequences and returns one row per token. */
@@ -224,11 +218,6 @@ export async function run(
   });
 }
 
-export async function main(args: string[] = Deno.args): Promise<void> {
-  const { values } = parseTaskArgs(SPEC, args);
-  setTopStage(SPEC.name);
-  const cfg = await loadConfig(configSources(values));
-  await run(cfg, { force: values.force as boolean, backend: values.backend as string | undefined });
-}
+export const main = stageMain(SPEC, run);
 
 if (import.meta.main) await runMain(main);

@@ -14,12 +14,13 @@
 import * as tf from "@tensorflow/tfjs";
 import * as arrow from "apache-arrow";
 import { join } from "node:path";
-import { CONFIG_OPTIONS, fmtInt, log, parseTaskArgs, runMain, type TaskSpec } from "../mod/cli.ts";
-import { configSources, loadConfig, pick, type RunConfig } from "../mod/config.ts";
+import { fmtInt, log, runMain, type TaskSpec, TENSOR_OPTIONS } from "../mod/cli.ts";
+import { pick, type RunConfig } from "../mod/config.ts";
 import { initBackend } from "../mod/backend.ts";
 import { readParquet, writeParquet } from "../mod/parquet.ts";
 import { runPaths } from "../mod/paths.ts";
-import { runStage, setTopStage, type StageResult } from "../mod/stage.ts";
+import { runStage, type StageResult } from "../mod/stage.ts";
+import { stageMain } from "../mod/task.ts";
 import { readTokens } from "../mod/tokens.ts";
 import { createTokenizer } from "../mod/tokenizer.ts";
 import { HELDOUT_FILE, readActivationShard } from "../mod/activations.ts";
@@ -38,14 +39,7 @@ export const SPEC: TaskSpec = {
     "Density histograms, max-activating examples, logit attribution and loss recovered per SAE",
   details:
     "Writes results/<run>/sae/f<N>/{density_histogram,examples,logits,loss_recovered}.parquet.",
-  options: {
-    ...CONFIG_OPTIONS,
-    backend: {
-      type: "string",
-      arg: "NAME",
-      description: "TensorFlow.js backend (default from config)",
-    },
-  },
+  options: TENSOR_OPTIONS,
 };
 
 export const FEATURE_FILES = {
@@ -278,11 +272,6 @@ export async function run(
   });
 }
 
-export async function main(args: string[] = Deno.args): Promise<void> {
-  const { values } = parseTaskArgs(SPEC, args);
-  setTopStage(SPEC.name);
-  const cfg = await loadConfig(configSources(values));
-  await run(cfg, { force: values.force as boolean, backend: values.backend as string | undefined });
-}
+export const main = stageMain(SPEC, run);
 
 if (import.meta.main) await runMain(main);

@@ -10,7 +10,7 @@
  * @module
  */
 import { join } from "node:path";
-import { CONFIG_OPTIONS, parseTaskArgs, runMain, type TaskSpec } from "../mod/cli.ts";
+import { parseTaskArgs, runMain, type TaskSpec, TENSOR_OPTIONS } from "../mod/cli.ts";
 import { configSources, loadConfig } from "../mod/config.ts";
 import { initBackend } from "../mod/backend.ts";
 import { runPaths } from "../mod/paths.ts";
@@ -24,7 +24,7 @@ export const SPEC: TaskSpec = {
   name: "generate",
   summary: "Print samples from the trained transformer for a prompt",
   options: {
-    ...CONFIG_OPTIONS,
+    ...TENSOR_OPTIONS,
     prompt: { type: "string", arg: "TEXT", description: "The prompt (required)" },
     samples: { type: "string", arg: "N", description: "Number of samples (default 1)" },
     "max-tokens": { type: "string", arg: "N", description: "New tokens per sample (default 40)" },
@@ -39,11 +39,6 @@ export const SPEC: TaskSpec = {
       description: "Sample among the K most likely tokens (default 40)",
     },
     seed: { type: "string", arg: "S", description: "Seed of the first sample (default 0)" },
-    backend: {
-      type: "string",
-      arg: "NAME",
-      description: "TensorFlow.js backend (default from config)",
-    },
   },
 };
 

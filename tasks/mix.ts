@@ -11,12 +11,13 @@
  * @module
  */
 import * as arrow from "apache-arrow";
-import { CONFIG_OPTIONS, fmtInt, log, parseTaskArgs, runMain, type TaskSpec } from "../mod/cli.ts";
-import { configSources, loadConfig, pick, type RunConfig } from "../mod/config.ts";
+import { CONFIG_OPTIONS, fmtInt, log, runMain, type TaskSpec } from "../mod/cli.ts";
+import { pick, type RunConfig } from "../mod/config.ts";
 import { localInputs, mixSources } from "../mod/mix.ts";
 import { writeParquet } from "../mod/parquet.ts";
 import { runPaths } from "../mod/paths.ts";
-import { runStage, setTopStage, type StageResult } from "../mod/stage.ts";
+import { runStage, type StageResult } from "../mod/stage.ts";
+import { stageMain } from "../mod/task.ts";
 import { writeJsonAtomic } from "../mod/fsutil.ts";
 import { join } from "node:path";
 
@@ -108,11 +109,6 @@ export async function run(cfg: RunConfig, opts: { force?: boolean } = {}): Promi
   });
 }
 
-export async function main(args: string[] = Deno.args): Promise<void> {
-  const { values } = parseTaskArgs(SPEC, args);
-  setTopStage(SPEC.name);
-  const cfg = await loadConfig(configSources(values));
-  await run(cfg, { force: values.force as boolean });
-}
+export const main = stageMain(SPEC, run);
 
 if (import.meta.main) await runMain(main);

@@ -16,12 +16,13 @@
 import * as tf from "@tensorflow/tfjs";
 import * as arrow from "apache-arrow";
 import { join } from "node:path";
-import { CONFIG_OPTIONS, fmtInt, log, parseTaskArgs, runMain, type TaskSpec } from "../mod/cli.ts";
-import { configSources, loadConfig, pick, type RunConfig } from "../mod/config.ts";
+import { fmtInt, log, runMain, type TaskSpec, TENSOR_OPTIONS } from "../mod/cli.ts";
+import { pick, type RunConfig } from "../mod/config.ts";
 import { initBackend } from "../mod/backend.ts";
 import { writeParquet } from "../mod/parquet.ts";
 import { runPaths } from "../mod/paths.ts";
-import { runStage, setTopStage, type StageResult } from "../mod/stage.ts";
+import { runStage, type StageResult } from "../mod/stage.ts";
+import { stageMain } from "../mod/task.ts";
 import { hashJson } from "../mod/hash.ts";
 import { exists, readJson, writeJsonAtomic } from "../mod/fsutil.ts";
 import {
@@ -49,14 +50,7 @@ export const SPEC: TaskSpec = {
   summary: "Train SAEs of every configured size on the cached MLP activations",
   details:
     "Writes results/<run>/sae/f<N>/ per size. Resumes from its last checkpoint after a kill.",
-  options: {
-    ...CONFIG_OPTIONS,
-    backend: {
-      type: "string",
-      arg: "NAME",
-      description: "TensorFlow.js backend (default from config)",
-    },
-  },
+  options: TENSOR_OPTIONS,
 };
 
 export const SAE_FILES = {
@@ -333,11 +327,6 @@ function emptyResamples(): arrow.Table {
   });
 }
 
-export async function main(args: string[] = Deno.args): Promise<void> {
-  const { values } = parseTaskArgs(SPEC, args);
-  setTopStage(SPEC.name);
-  const cfg = await loadConfig(configSources(values));
-  await run(cfg, { force: values.force as boolean, backend: values.backend as string | undefined });
-}
+export const main = stageMain(SPEC, run);
 
 if (import.meta.main) await runMain(main);

@@ -15,7 +15,7 @@
 import * as tf from "@tensorflow/tfjs";
 import * as arrow from "apache-arrow";
 import { join } from "node:path";
-import { CONFIG_OPTIONS, log, parseTaskArgs, runMain, type TaskSpec } from "../mod/cli.ts";
+import { log, parseTaskArgs, runMain, type TaskSpec, TENSOR_OPTIONS } from "../mod/cli.ts";
 import { configSources, loadConfig, pick, type RunConfig } from "../mod/config.ts";
 import { initBackend } from "../mod/backend.ts";
 import { readParquet, writeParquet } from "../mod/parquet.ts";
@@ -35,7 +35,7 @@ export const SPEC: TaskSpec = {
     "Generate with an SAE feature's direction added to the MLP activations, beside the plain output",
   details: "Writes results/<run>/sae/f<N>/steering.parquet.",
   options: {
-    ...CONFIG_OPTIONS,
+    ...TENSOR_OPTIONS,
     size: { type: "string", arg: "N", description: "SAE size (default steer.size)" },
     feature: {
       type: "string",
@@ -51,11 +51,6 @@ export const SPEC: TaskSpec = {
     },
     prompt: { type: "string", arg: "TEXT", multiple: true, description: "Prompt (repeatable)" },
     "max-tokens": { type: "string", arg: "N", description: "New tokens per sample" },
-    backend: {
-      type: "string",
-      arg: "NAME",
-      description: "TensorFlow.js backend (default from config)",
-    },
   },
 };
 

@@ -12,11 +12,12 @@
  * @module
  */
 import * as arrow from "apache-arrow";
-import { CONFIG_OPTIONS, fmtInt, log, parseTaskArgs, runMain, type TaskSpec } from "../mod/cli.ts";
-import { configSources, loadConfig, pick, type RunConfig } from "../mod/config.ts";
+import { CONFIG_OPTIONS, fmtInt, log, runMain, type TaskSpec } from "../mod/cli.ts";
+import { pick, type RunConfig } from "../mod/config.ts";
 import { readParquet, requireColumns, writeParquet } from "../mod/parquet.ts";
 import { runPaths } from "../mod/paths.ts";
-import { runStage, setTopStage, type StageResult } from "../mod/stage.ts";
+import { runStage, type StageResult } from "../mod/stage.ts";
+import { stageMain } from "../mod/task.ts";
 import { encodeDocs } from "../mod/encode.ts";
 import { pack, type SourceStream } from "../mod/pack.ts";
 import { EOT_TOKEN, GPT2_VOCAB_SIZE } from "../mod/tokenizer.ts";
@@ -113,11 +114,6 @@ export async function run(cfg: RunConfig, opts: { force?: boolean } = {}): Promi
   });
 }
 
-export async function main(args: string[] = Deno.args): Promise<void> {
-  const { values } = parseTaskArgs(SPEC, args);
-  setTopStage(SPEC.name);
-  const cfg = await loadConfig(configSources(values));
-  await run(cfg, { force: values.force as boolean });
-}
+export const main = stageMain(SPEC, run);
 
 if (import.meta.main) await runMain(main);

@@ -14,12 +14,13 @@
 import * as tf from "@tensorflow/tfjs";
 import * as arrow from "apache-arrow";
 import { join } from "node:path";
-import { CONFIG_OPTIONS, fmtInt, log, parseTaskArgs, runMain, type TaskSpec } from "../mod/cli.ts";
-import { configSources, loadConfig, pick, type RunConfig } from "../mod/config.ts";
+import { fmtInt, log, runMain, type TaskSpec, TENSOR_OPTIONS } from "../mod/cli.ts";
+import { pick, type RunConfig } from "../mod/config.ts";
 import { initBackend } from "../mod/backend.ts";
 import { writeParquet } from "../mod/parquet.ts";
 import { runPaths } from "../mod/paths.ts";
-import { runStage, setTopStage, type StageResult } from "../mod/stage.ts";
+import { runStage, type StageResult } from "../mod/stage.ts";
+import { stageMain } from "../mod/task.ts";
 import { readTokens } from "../mod/tokens.ts";
 import { GPT2_VOCAB_SIZE } from "../mod/tokenizer.ts";
 import { deriveSeed, Rng } from "../mod/rng.ts";
@@ -42,14 +43,7 @@ export const SPEC: TaskSpec = {
   name: "train",
   summary: "Train the one-layer, 8-head transformer on data/<run>/tokens.parquet",
   details: "Writes results/<run>/transformer/. Resumes from its last checkpoint after a kill.",
-  options: {
-    ...CONFIG_OPTIONS,
-    backend: {
-      type: "string",
-      arg: "NAME",
-      description: "TensorFlow.js backend: auto, node-gpu, node, webgpu, wasm, cpu",
-    },
-  },
+  options: TENSOR_OPTIONS,
 };
 
 /** Entropy (nats) of the token unigram distribution: the loss of a model that ignores context. */
@@ -244,11 +238,6 @@ export async function run(
   });
 }
 
-export async function main(args: string[] = Deno.args): Promise<void> {
-  const { values } = parseTaskArgs(SPEC, args);
-  setTopStage(SPEC.name);
-  const cfg = await loadConfig(configSources(values));
-  await run(cfg, { force: values.force as boolean, backend: values.backend as string | undefined });
-}
+export const main = stageMain(SPEC, run);
 
 if (import.meta.main) await runMain(main);
