@@ -35,6 +35,8 @@ export interface ResampleEvent {
   deadFractionAfter: number;
   /** Dead fraction one window after the resample (filled in later by the trainer). */
   deadFractionNextWindow?: number;
+  /** Of the resampled features, how many fired in the window after the resample (revived). */
+  revivedNextWindow?: number;
   nInputs: number;
   meanAliveEncoderNorm: number;
   /** Mean per-input loss ‖x − x̂‖² over all resampling inputs and over the picked ones. */

@@ -334,6 +334,9 @@ export class SweepTrainer {
     for (const ev of slot.events) {
       if (ev.deadFractionNextWindow === undefined && step === ev.step + slot.cfg.deadWindow) {
         ev.deadFractionNextWindow = this.#deadList(slot, step).length / slot.cfg.dSae;
+        // A resampled feature's last firing was set to the resample step: later means it fired.
+        const last = slot.lastFiredF.dataSync();
+        ev.revivedNextWindow = ev.features.filter((f) => last[f] > ev.step).length;
       }
     }
   }

@@ -218,13 +218,16 @@ export async function run(
           for (const slot of trainer.slots) {
             for (const e of slot.events) {
               const id = `${slot.name}:${e.step}`;
-              if (e.deadFractionNextWindow === undefined || reported.has(id)) continue;
+              if (e.deadFractionNextWindow === undefined || e.nDead === 0 || reported.has(id)) {
+                continue;
+              }
               reported.add(id);
               log(
                 `  ${
                   slot.name.padEnd(7)
                 } ${s.deadWindow} steps after the resample at step ${e.step}: ` +
-                  `dead fraction ${pct(e.deadFractionNextWindow)} (was ${
+                  `${e.revivedNextWindow ?? 0} of the ${e.nDead} resampled features fired again; ` +
+                  `dead fraction now ${pct(e.deadFractionNextWindow)} (was ${
                     pct(e.deadFractionBefore)
                   })`,
               );
@@ -267,6 +270,7 @@ export async function run(
           dead_fraction_before: e.deadFractionBefore,
           silent_on_resample_inputs: e.deadFractionAfter,
           dead_fraction_next_window: e.deadFractionNextWindow ?? null,
+          revived_next_window: e.revivedNextWindow ?? null,
           mean_alive_encoder_norm: e.meanAliveEncoderNorm,
         }));
         await writeParquet(
@@ -323,6 +327,7 @@ function emptyResamples(): arrow.Table {
     dead_fraction_before: arrow.makeVector(new Float64Array(0)),
     silent_on_resample_inputs: arrow.makeVector(new Float64Array(0)),
     dead_fraction_next_window: arrow.makeVector(new Float64Array(0)),
+    revived_next_window: arrow.makeVector(new Int32Array(0)),
     mean_alive_encoder_norm: arrow.makeVector(new Float64Array(0)),
   });
 }

@@ -37,6 +37,11 @@ Deno.test("activations, then the SAE sweep: files, layout, and resume after a ki
     const unbroken = await runTask("sae", ARGS, undefined, a);
     assertEquals(unbroken.code, 0, unbroken.stderr);
     assert(/f64 +resampled \d+ dead features at step 20/.test(unbroken.stderr), unbroken.stderr);
+    assert(
+      /f64 +10 steps after the resample at step 20: \d+ of the \d+ resampled features fired again/
+        .test(unbroken.stderr),
+      unbroken.stderr,
+    );
 
     for (const n of [64, 128]) {
       const dir = `${a}/results/test/sae/f${n}`;

@@ -158,6 +158,10 @@ Deno.test("sweep trainer resamples dead features at the configured step and logs
   assertLess(ev.deadFractionAfter, ev.deadFractionBefore);
   assertEquals(logs[4].deadFraction, 0); // ... and resampled features get a fresh window
   assert(ev.deadFractionNextWindow !== undefined, "dead fraction one window later is recorded");
+  assert(
+    ev.revivedNextWindow! >= 0 && ev.revivedNextWindow! <= ev.nDead,
+    `revived count ${ev.revivedNextWindow} of ${ev.nDead}`,
+  );
   trainer.dispose();
 });
 
