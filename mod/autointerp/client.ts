@@ -213,16 +213,7 @@ export class AutointerpClient {
   }
 
   #count(r: ChatResult): ChatResult {
-    const u = this.usage;
-    if (r.cached) {
-      u.cachedRequests++;
-      u.cachedPromptTokens += r.promptTokens;
-      u.cachedCompletionTokens += r.completionTokens;
-    } else {
-      u.requests++;
-      u.promptTokens += r.promptTokens;
-      u.completionTokens += r.completionTokens;
-    }
+    tallyUsage(this.usage, r);
     return r;
   }
 
@@ -285,5 +276,18 @@ export class AutointerpClient {
       finishReason: choice.finish_reason ?? null,
       model: res.model ?? this.model,
     };
+  }
+}
+
+/** Adds one answer's request and tokens to a tally (under the cached counts for a cache hit). */
+export function tallyUsage(u: UsageCounts, r: ChatResult): void {
+  if (r.cached) {
+    u.cachedRequests++;
+    u.cachedPromptTokens += r.promptTokens;
+    u.cachedCompletionTokens += r.completionTokens;
+  } else {
+    u.requests++;
+    u.promptTokens += r.promptTokens;
+    u.completionTokens += r.completionTokens;
   }
 }

@@ -20,7 +20,13 @@
  *
  * @module
  */
-import { type AutointerpClient, type ChatFn, mapPool, type RequestSettings } from "./client.ts";
+import {
+  type AutointerpClient,
+  type ChatFn,
+  mapPool,
+  type RequestSettings,
+  tallyUsage,
+} from "./client.ts";
 import { detection, fuzzing } from "./detection.ts";
 import { explain } from "./explain.ts";
 import { cropExample, maxActivation, rngFor, sample, shuffled } from "./format.ts";
@@ -230,15 +236,7 @@ export async function scoreFeature(
   // Chat wrappers that tally this feature's tokens, cache hits and cache files.
   const chatOn = (c: AutointerpClient): ChatFn => async (req) => {
     const r = await c.chat(req);
-    if (r.cached) {
-      result.cachedRequests++;
-      result.cachedPromptTokens += r.promptTokens;
-      result.cachedCompletionTokens += r.completionTokens;
-    } else {
-      result.requests++;
-      result.promptTokens += r.promptTokens;
-      result.completionTokens += r.completionTokens;
-    }
+    tallyUsage(result, r);
     result.cacheKeys.push(r.key);
     return r;
   };
