@@ -110,13 +110,7 @@ export async function densityOverlayChart(
         data: { values: binRows },
         mark: { type: "bar", opacity: hists.length > 1 ? 0.5 : 0.9, binSpacing: 0 },
         encoding: {
-          x: {
-            field: "lo",
-            type: "quantitative",
-            title: X_DENSITY_TITLE,
-            scale: { domain: [lo, hi], nice: false, zero: false },
-            axis: log10Axis(lo, hi),
-          },
+          x: densityX(lo, hi),
           x2: { field: "hi" },
           y: { field: "fraction", type: "quantitative", title: null, axis: { labels: false } },
           y2: { datum: 0 },
@@ -159,13 +153,7 @@ export async function logDensityChart(
     data: { values: rows },
     mark: { type: "bar", binSpacing: 0, color: SIZE_COLORS[0] },
     encoding: {
-      x: {
-        field: "lo",
-        type: "quantitative",
-        title: X_DENSITY_TITLE,
-        scale: { domain: [lo, hi], nice: false, zero: false },
-        axis: log10Axis(lo, hi),
-      },
+      x: densityX(lo, hi),
       x2: { field: "hi" },
       y: { field: "count", type: "quantitative", title: "features" },
       y2: { datum: 0 },
@@ -293,6 +281,17 @@ function sizeLabel(size: number): string {
 }
 
 /** Ticks at whole decades, labelled 1e-k. */
+/** The x encoding of a density histogram: bins' lower edges on the log10-density axis. */
+function densityX(lo: number, hi: number) {
+  return {
+    field: "lo",
+    type: "quantitative",
+    title: X_DENSITY_TITLE,
+    scale: { domain: [lo, hi], nice: false, zero: false },
+    axis: log10Axis(lo, hi),
+  };
+}
+
 function log10Axis(lo: number, hi: number) {
   const values: number[] = [];
   for (let v = Math.ceil(lo); v <= Math.floor(hi); v++) values.push(v);
