@@ -29,23 +29,9 @@ import {
   assertRejects,
   assertThrows,
 } from "./assert.ts";
+import { tensor } from "./tensors.ts";
 
 const QUIET = { quiet: true, threads: 1 };
-
-/** Deterministic values in [-1, 1). */
-function values(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
-
-function tensor(shape: number[], seed: number): tf.Tensor {
-  return tf.tensor(values(shape.reduce((a, b) => a * b, 1), seed), shape);
-}
 
 interface MatMulCase {
   label: string;

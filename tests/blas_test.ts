@@ -26,6 +26,7 @@ import {
   enableBlas,
 } from "../mod/backend_blas.ts";
 import { assert, assertAllClose, assertEquals, assertMatch, assertThrows } from "./assert.ts";
+import { tensor, values } from "./tensors.ts";
 
 const probe = loadBlas();
 const ignore = probe.blas === null;
@@ -33,21 +34,6 @@ if (ignore) console.error(`blas_test: BLAS tests skipped: ${probe.reason}`);
 const QUIET = { quiet: true };
 const FFI = Deno.permissions.querySync({ name: "ffi" }).state === "granted";
 const NO_FFI = /^no FFI permission \(run with --allow-ffi, without a path list\)$/;
-
-/** Deterministic values in [-1, 1). */
-function values(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
-}
-
-function tensor(shape: number[], seed: number): tf.Tensor {
-  return tf.tensor(values(shape.reduce((a, b) => a * b, 1), seed), shape);
-}
 
 /** Runs `fn` with the BLAS kernels on or off and returns its tensors' data (disposing them). */
 function run(blas: boolean, fn: () => tf.Tensor[]): Float32Array[] {
