@@ -10,7 +10,9 @@
  *   16384, with the dense gradients (their cost does not depend on L0, nor does PyTorch's) and
  *   with the sparse-aware ones at the L0 of a trained SAE (64, b_enc shifted).
  * PyTorch runs through tests/bench/torch_ref.py with Debian's python3-torch (/usr/bin/python3),
- * 2 threads; where it is absent the comparison is skipped with a line saying so. Prints a table
+ * 2 threads, with tcmalloc preloaded where libtcmalloc-minimal4 is installed (glibc's malloc costs
+ * it up to 3x here, see torch_ref.py); where torch is absent the comparison is skipped with a line
+ * saying so. Prints a table
  * and writes results/bench/compare.parquet.
  *
  * @module
@@ -35,11 +37,18 @@ function arg(name: string, fallback: string): string {
   return i >= 0 ? Deno.args[i + 1] : fallback;
 }
 
+/** One line of torch_ref.py's output. */
+interface TorchResult {
+  tokens_per_s: number;
+  blas: string;
+  allocator: string;
+}
+
 async function torch(
   kind: string,
   extra: string[],
   steps: number,
-): Promise<{ tokens_per_s: number; blas: string } | string> {
+): Promise<TorchResult | string> {
   try {
     const out = await new Deno.Command(PYTHON, {
       args: [
@@ -62,7 +71,7 @@ async function torch(
   } catch (e) {
     return `no ${PYTHON} with torch (${
       (e as Error).message.split("\n")[0]
-    }): apt-get install python3-torch libopenblas0-pthread`;
+    }): apt-get install python3-torch libopenblas0-pthread libtcmalloc-minimal4`;
   }
 }
 
@@ -91,7 +100,7 @@ const rows: Record<string, unknown>[] = [];
 function report(
   workload: string,
   ours: number,
-  ref: { tokens_per_s: number; blas: string } | string,
+  ref: TorchResult | string,
 ): void {
   const theirs = typeof ref === "string" ? null : ref.tokens_per_s;
   rows.push({
@@ -99,13 +108,14 @@ function report(
     tokens_per_s: ours,
     pytorch_tokens_per_s: theirs,
     ratio: theirs ? ours / theirs : null,
+    pytorch_allocator: typeof ref === "string" ? null : ref.allocator,
   });
   const f = (v: number) => Math.round(v).toLocaleString("en-US").padStart(8);
   console.log(
     `${workload.padEnd(44)} ${f(ours)} tok/s   ` +
       (typeof ref === "string"
         ? ref
-        : `PyTorch (${ref.blas}) ${f(ref.tokens_per_s)} tok/s   ratio ${
+        : `PyTorch (${ref.blas}, ${ref.allocator}) ${f(ref.tokens_per_s)} tok/s   ratio ${
           (ours / ref.tokens_per_s).toFixed(2)
         }x`),
   );

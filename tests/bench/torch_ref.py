@@ -1,7 +1,14 @@
 """Reference timings in PyTorch for the same shapes as this project's benchmarks.
 
 Run by tests/bench/compare.ts with Debian's python3-torch (/usr/bin/python3); prints one JSON
-line: {"tokens_per_s": ..., "step_s": ..., "threads": ..., "blas": ...}.
+line: {"tokens_per_s": ..., "step_s": ..., "threads": ..., "blas": ..., "allocator": ...}.
+
+PyTorch's CPU allocator takes every large tensor from malloc and gives it back on free; with glibc's
+malloc that is an mmap/munmap per tensor, and on this machine the page faults that follow made a
+4096 x 512 x 4096 matmul run at 71 GFLOP/s instead of 176 and relu at 1 GB/s instead of 8. So by
+default (--allocator auto) the script re-executes itself with tcmalloc preloaded where Debian's
+libtcmalloc-minimal4 is installed, the usual advice for PyTorch on CPU; --allocator glibc keeps
+glibc's malloc. (jemalloc, libjemalloc2, also returns freed pages here and was slower than glibc.)
 
   /usr/bin/python3 tests/bench/torch_ref.py transformer --d-model 128 --heads 8 --d-mlp 512 \
       --ctx 128 --batch 8 --vocab 50257 --steps 5
@@ -10,10 +17,42 @@ line: {"tokens_per_s": ..., "step_s": ..., "threads": ..., "blas": ...}.
 import argparse
 import json
 import math
+import os
+import sys
 import time
 
-import torch
-import torch.nn.functional as F
+ALLOCATORS = {
+    "tcmalloc": "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4",
+    "jemalloc": "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2",
+}
+
+
+def preload_allocator():
+    """Re-executes this script with a caching allocator preloaded; returns the allocator in use."""
+    wanted = "auto"
+    if "--allocator" in sys.argv:
+        wanted = sys.argv[sys.argv.index("--allocator") + 1]
+    if wanted not in ("auto", "glibc", *ALLOCATORS):
+        sys.exit(f"--allocator must be auto, glibc, tcmalloc or jemalloc, got {wanted!r}")
+    active = os.environ.get("RTD_TORCH_ALLOCATOR")
+    if active:
+        return active
+    if wanted == "glibc":
+        return "glibc"
+    names = ["tcmalloc"] if wanted == "auto" else [wanted]
+    for name in names:
+        if os.path.exists(ALLOCATORS[name]):
+            env = dict(os.environ, LD_PRELOAD=ALLOCATORS[name], RTD_TORCH_ALLOCATOR=name)
+            os.execve(sys.executable, [sys.executable, *sys.argv], env)
+    if wanted != "auto":
+        sys.exit(f"{ALLOCATORS[wanted]} is not installed")
+    return "glibc"
+
+
+ALLOCATOR = preload_allocator()
+
+import torch  # noqa: E402  (after the re-exec, so that the preloaded allocator serves it)
+import torch.nn.functional as F  # noqa: E402
 
 
 def transformer_step(a):
@@ -93,6 +132,7 @@ def main():
     ap.add_argument("kind", choices=["transformer", "sae"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--allocator", default="auto", help="auto, glibc, tcmalloc or jemalloc")
     for name, default in [("d-model", 128), ("heads", 8), ("d-mlp", 512), ("ctx", 128),
                           ("vocab", 50257), ("d-in", 512), ("features", 4096)]:
         ap.add_argument(f"--{name}", type=int, default=default)
@@ -113,7 +153,8 @@ def main():
         loaded = maps.read()
     blas = "OpenBLAS" if "openblas" in loaded else "reference BLAS" if "libblas" in loaded else "?"
     print(json.dumps({"tokens_per_s": tokens / median, "step_s": median,
-                      "threads": torch.get_num_threads(), "torch": torch.__version__, "blas": blas}))
+                      "threads": torch.get_num_threads(), "torch": torch.__version__, "blas": blas,
+                      "allocator": ALLOCATOR}))
 
 
 if __name__ == "__main__":
