@@ -22,6 +22,7 @@ import {
   type SaeGradsOptions,
   type SaeGradsResult,
 } from "./sae_grads.ts";
+import { SIMD_WIDTH, simdKernels } from "./simd.ts";
 
 export function saeGradsSparse(
   sae: Sae,
@@ -58,24 +59,102 @@ export function saeGradsSparse(
   }
 
   // Forward: x̂ = f W_dec + b_dec, error, loss parts; d loss / d x̂ = 2 (x̂ − x) / n.
+  // Backward at the support: gPre = gX̂·W_dec[i] + λ/n; then the rank-one updates.
+  const loops = D % SIMD_WIDTH === 0 ? simdLoops : jsLoops;
+  const { gX, gWDec, gWEncT, gBEnc, fire, sse, l1 } = loops(
+    { B, D, F, n, lambda },
+    { x, xBar, wDec, bDec },
+    { rowPtr, col, val },
+  );
+  const copy = tf.getBackend() === "wasm" ? (a: Float32Array) => a : (a: Float32Array) => a.slice();
+
+  return tf.tidy(() => {
+    const gXBD = tf.tensor2d(copy(gX), [B, D]);
+    const gBEncF = tf.tensor1d(gBEnc);
+    const gBDecViaEncD1 = tf.matMul(sae.wEncDF, tf.reshape(gBEncF, [-1, 1]));
+    const mse = tf.scalar(sse / n), l1T = tf.scalar(l1 / n);
+    return {
+      grads: {
+        W_enc: tf.transpose(tf.tensor2d(copy(gWEncT), [F, D])) as tf.Tensor2D,
+        b_enc: gBEncF,
+        W_dec: tf.tensor2d(copy(gWDec), [F, D]),
+        b_dec: tf.sub(tf.sum(gXBD, 0), tf.reshape(gBDecViaEncD1, [-1])) as tf.Tensor1D,
+      },
+      loss: tf.scalar(sse / n + lambda * l1 / n),
+      mse,
+      l1: l1T,
+      l0: tf.scalar(nnz / n),
+      fireCountF: tf.tensor1d(fire),
+    };
+  });
+}
+
+interface Dims {
+  B: number;
+  D: number;
+  F: number;
+  n: number;
+  lambda: number;
+}
+
+interface Inputs {
+  x: Float32Array;
+  xBar: Float32Array;
+  wDec: Float32Array;
+  bDec: Float32Array;
+}
+
+interface Csr {
+  rowPtr: Int32Array;
+  col: Int32Array;
+  val: Float32Array;
+}
+
+interface LoopResult {
+  gX: Float32Array;
+  gWDec: Float32Array;
+  gWEncT: Float32Array;
+  gBEnc: Float32Array;
+  fire: Float32Array;
+  sse: number;
+  l1: number;
+}
+
+/** x̂ − x into gX row `b` from its nonzeros (via `addRow`), then the error's square and scale. */
+function residualRow(
+  b: number,
+  { D, n }: Dims,
+  { x, bDec }: Inputs,
+  gX: Float32Array,
+  addRows: () => void,
+): number {
+  const o = b * D;
+  for (let d = 0; d < D; d++) gX[o + d] = bDec[d] - x[o + d];
+  addRows();
+  let sse = 0;
+  for (let d = 0; d < D; d++) {
+    const e = gX[o + d];
+    sse += e * e;
+    gX[o + d] = (2 / n) * e;
+  }
+  return sse;
+}
+
+/** The host loops in plain JavaScript (any D). */
+function jsLoops(dims: Dims, inp: Inputs, { rowPtr, col, val }: Csr): LoopResult {
+  const { B, D, F, n, lambda } = dims, { xBar, wDec } = inp;
   const gX = new Float32Array(B * D);
   let sse = 0, l1 = 0;
   for (let b = 0; b < B; b++) {
     const o = b * D;
-    for (let d = 0; d < D; d++) gX[o + d] = bDec[d] - x[o + d];
-    for (let k = rowPtr[b]; k < rowPtr[b + 1]; k++) {
-      const v = val[k], w = col[k] * D;
-      l1 += v;
-      for (let d = 0; d < D; d++) gX[o + d] += v * wDec[w + d];
-    }
-    for (let d = 0; d < D; d++) {
-      const e = gX[o + d];
-      sse += e * e;
-      gX[o + d] = (2 / n) * e;
-    }
+    sse += residualRow(b, dims, inp, gX, () => {
+      for (let k = rowPtr[b]; k < rowPtr[b + 1]; k++) {
+        const v = val[k], w = col[k] * D;
+        l1 += v;
+        for (let d = 0; d < D; d++) gX[o + d] += v * wDec[w + d];
+      }
+    });
   }
-
-  // Backward at the support: gPre = gX̂·W_dec[i] + λ/n; then the rank-one updates.
   const gWDec = new Float32Array(F * D), gWEncT = new Float32Array(F * D);
   const gBEnc = new Float32Array(F), fire = new Float32Array(F);
   for (let b = 0; b < B; b++) {
@@ -93,26 +172,49 @@ export function saeGradsSparse(
       fire[i] += 1;
     }
   }
+  return { gX, gWDec, gWEncT, gBEnc, fire, sse, l1 };
+}
 
-  return tf.tidy(() => {
-    const gXBD = tf.tensor2d(gX, [B, D]);
-    const gBEncF = tf.tensor1d(gBEnc);
-    const gBDecViaEncD1 = tf.matMul(sae.wEncDF, tf.reshape(gBEncF, [-1, 1]));
-    const mse = tf.scalar(sse / n), l1T = tf.scalar(l1 / n);
-    return {
-      grads: {
-        W_enc: tf.transpose(tf.tensor2d(gWEncT, [F, D])) as tf.Tensor2D,
-        b_enc: gBEncF,
-        W_dec: tf.tensor2d(gWDec, [F, D]),
-        b_dec: tf.sub(tf.sum(gXBD, 0), tf.reshape(gBDecViaEncD1, [-1])) as tf.Tensor1D,
-      },
-      loss: tf.scalar(sse / n + lambda * l1 / n),
-      mse,
-      l1: l1T,
-      l0: tf.scalar(nnz / n),
-      fireCountF: tf.tensor1d(fire),
-    };
-  });
+/**
+ * The same loops with each D-long dot product and axpy in WebAssembly SIMD (mod/simd.ts), on
+ * copies of x, x̄ and W_dec in the kernels' memory (D a multiple of 4). The returned arrays are
+ * views of that memory: valid until the next call.
+ */
+function simdLoops(dims: Dims, inp: Inputs, { rowPtr, col, val }: Csr): LoopResult {
+  const { B, D, F, n, lambda } = dims;
+  const k = simdKernels();
+  const rows = 4 * B * D, feats = 4 * F * D;
+  const oX = 0, oXBar = rows, oWDec = 2 * rows, oGX = oWDec + feats, oGWDec = oGX + rows;
+  const oGWEncT = oGWDec + feats;
+  k.reserve(oGWEncT + feats);
+  k.view(oX, B * D).set(inp.x);
+  k.view(oXBar, B * D).set(inp.xBar);
+  k.view(oWDec, F * D).set(inp.wDec);
+  const gX = k.view(oGX, B * D), gWDec = k.view(oGWDec, F * D), gWEncT = k.view(oGWEncT, F * D);
+  gWDec.fill(0);
+  gWEncT.fill(0);
+  let sse = 0, l1 = 0;
+  for (let b = 0; b < B; b++) {
+    sse += residualRow(b, dims, inp, gX, () => {
+      for (let j = rowPtr[b]; j < rowPtr[b + 1]; j++) {
+        l1 += val[j];
+        k.axpy(oGX + 4 * b * D, oWDec + 4 * col[j] * D, val[j], D);
+      }
+    });
+  }
+  const gBEnc = new Float32Array(F), fire = new Float32Array(F);
+  for (let b = 0; b < B; b++) {
+    const rowGX = oGX + 4 * b * D, rowXBar = oXBar + 4 * b * D;
+    for (let j = rowPtr[b]; j < rowPtr[b + 1]; j++) {
+      const i = col[j], w = 4 * i * D;
+      const g = k.dot(rowGX, oWDec + w, D) + lambda / n;
+      k.axpy(oGWDec + w, rowGX, val[j], D);
+      k.axpy(oGWEncT + w, rowXBar, g, D);
+      gBEnc[i] += g;
+      fire[i] += 1;
+    }
+  }
+  return { gX, gWDec, gWEncT, gBEnc, fire, sse, l1 };
 }
 
 /**

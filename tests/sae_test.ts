@@ -200,6 +200,11 @@ Deno.test("sae saeGradsSparse() equals saeGrads() for odd shapes, all-zero and a
     { dIn: 9, dSae: 33, batch: 13, shift: 100 },
     { dIn: 17, dSae: 130, batch: 1, shift: -0.5 },
     { dIn: 3, dSae: 257, batch: 31, shift: 0.2 },
+    // d_in a multiple of 4: the WebAssembly SIMD loops (mod/simd.ts) instead of the JS ones
+    { dIn: 8, dSae: 33, batch: 13, shift: -100 },
+    { dIn: 8, dSae: 33, batch: 13, shift: 100 },
+    { dIn: 16, dSae: 130, batch: 1, shift: -0.5 },
+    { dIn: 4, dSae: 257, batch: 31, shift: 0.2 },
   ];
   for (const c of cases) {
     const cfg: SaeConfig = {
