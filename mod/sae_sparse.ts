@@ -25,7 +25,7 @@ import {
   type SaeGradsOptions,
   type SaeGradsResult,
 } from "./sae_grads.ts";
-import { SIMD_WIDTH, simdKernels } from "./simd.ts";
+import { scalarKernels, SIMD_WIDTH, type SimdKernels, simdKernels } from "./simd.ts";
 
 export function saeGradsSparse(
   sae: Sae,
@@ -61,10 +61,9 @@ export function saeGradsSparse(
     rowPtr[b + 1] = k;
   }
 
-  // Forward: x̂ = f W_dec + b_dec, error, loss parts; d loss / d x̂ = 2 (x̂ − x) / n.
-  // Backward at the support: gPre = gX̂·W_dec[i] + λ/n; then the rank-one updates.
-  const loops = D % SIMD_WIDTH === 0 ? simdLoops : jsLoops;
-  const { gX, gWDec, gWEncT, gBEnc, fire, sse, l1 } = loops(
+  const kernels = D % SIMD_WIDTH === 0 ? simdKernels() : scalarKernels();
+  const { gX, gWDec, gWEncT, gBEnc, fire, sse, l1 } = hostLoops(
+    kernels,
     { B, D, F, n, lambda },
     { x, xBar, wDec, bDec },
     { rowPtr, col, val },
@@ -123,88 +122,43 @@ interface LoopResult {
   l1: number;
 }
 
-/** x̂ − x into gX row `b` from its nonzeros (via `addRow`), then the error's square and scale. */
-function residualRow(
-  b: number,
-  { D, n }: Dims,
-  { x, bDec }: Inputs,
-  gX: Float32Array,
-  addRows: () => void,
-): number {
-  const o = b * D;
-  for (let d = 0; d < D; d++) gX[o + d] = bDec[d] - x[o + d];
-  addRows();
-  let sse = 0;
-  for (let d = 0; d < D; d++) {
-    const e = gX[o + d];
-    sse += e * e;
-    gX[o + d] = (2 / n) * e;
-  }
-  return sse;
-}
-
-/** The host loops in plain JavaScript (any D). */
-function jsLoops(dims: Dims, inp: Inputs, { rowPtr, col, val }: Csr): LoopResult {
-  const { B, D, F, n, lambda } = dims, { xBar, wDec } = inp;
-  const gX = new Float32Array(B * D);
-  let sse = 0, l1 = 0;
-  for (let b = 0; b < B; b++) {
-    const o = b * D;
-    sse += residualRow(b, dims, inp, gX, () => {
-      for (let k = rowPtr[b]; k < rowPtr[b + 1]; k++) {
-        const v = val[k], w = col[k] * D;
-        l1 += v;
-        for (let d = 0; d < D; d++) gX[o + d] += v * wDec[w + d];
-      }
-    });
-  }
-  const gWDec = new Float32Array(F * D), gWEncT = new Float32Array(F * D);
-  const gBEnc = new Float32Array(F), fire = new Float32Array(F);
-  for (let b = 0; b < B; b++) {
-    const o = b * D;
-    for (let k = rowPtr[b]; k < rowPtr[b + 1]; k++) {
-      const i = col[k], w = i * D, v = val[k];
-      let dot = 0;
-      for (let d = 0; d < D; d++) dot += gX[o + d] * wDec[w + d];
-      const g = dot + lambda / n;
-      for (let d = 0; d < D; d++) {
-        gWDec[w + d] += v * gX[o + d];
-        gWEncT[w + d] += g * xBar[o + d];
-      }
-      gBEnc[i] += g;
-      fire[i] += 1;
-    }
-  }
-  return { gX, gWDec, gWEncT, gBEnc, fire, sse, l1 };
-}
-
 /**
- * The same loops with each D-long dot product and axpy in WebAssembly SIMD (mod/simd.ts), on
- * copies of x, x̄ and W_dec in the kernels' memory (D a multiple of 4). The returned arrays are
- * views of that memory: valid until the next call.
+ * The host loops, each D-long dot product and axpy on `k`'s memory (WebAssembly SIMD from
+ * mod/simd.ts, or its scalar twin). The returned arrays are views of that memory: valid until the
+ * next call.
  */
-function simdLoops(dims: Dims, inp: Inputs, { rowPtr, col, val }: Csr): LoopResult {
-  const { B, D, F, n, lambda } = dims;
-  const k = simdKernels();
+function hostLoops(
+  k: SimdKernels,
+  { B, D, F, n, lambda }: Dims,
+  { x, xBar, wDec, bDec }: Inputs,
+  { rowPtr, col, val }: Csr,
+): LoopResult {
   const rows = 4 * B * D, feats = 4 * F * D;
-  const oX = 0, oXBar = rows, oWDec = 2 * rows, oGX = oWDec + feats, oGWDec = oGX + rows;
-  const oGWEncT = oGWDec + feats;
+  const oXBar = 0, oWDec = rows, oGX = oWDec + feats, oGWDec = oGX + rows, oGWEncT = oGWDec + feats;
   k.reserve(oGWEncT + feats);
-  k.view(oX, B * D).set(inp.x);
-  k.view(oXBar, B * D).set(inp.xBar);
-  k.view(oWDec, F * D).set(inp.wDec);
+  k.view(oXBar, B * D).set(xBar);
+  k.view(oWDec, F * D).set(wDec);
   const gX = k.view(oGX, B * D), gWDec = k.view(oGWDec, F * D), gWEncT = k.view(oGWEncT, F * D);
   gWDec.fill(0);
   gWEncT.fill(0);
+
+  // Forward: x̂ = f W_dec + b_dec, error, loss parts; d loss / d x̂ = 2 (x̂ − x) / n.
   let sse = 0, l1 = 0;
   for (let b = 0; b < B; b++) {
-    sse += residualRow(b, dims, inp, gX, () => {
-      for (let j = rowPtr[b]; j < rowPtr[b + 1]; j++) {
-        l1 += val[j];
-        k.axpy(oGX + 4 * b * D, oWDec + 4 * col[j] * D, val[j], D);
-      }
-    });
+    const o = b * D;
+    for (let d = 0; d < D; d++) gX[o + d] = bDec[d] - x[o + d];
+    for (let j = rowPtr[b]; j < rowPtr[b + 1]; j++) {
+      l1 += val[j];
+      k.axpy(oGX + 4 * o, oWDec + 4 * col[j] * D, val[j], D);
+    }
+    for (let d = 0; d < D; d++) {
+      const e = gX[o + d];
+      sse += e * e;
+      gX[o + d] = (2 / n) * e;
+    }
   }
+
+  // Backward at the support: gPre = gX̂·W_dec[i] + λ/n; then the rank-one updates.
   const gBEnc = new Float32Array(F), fire = new Float32Array(F);
   for (let b = 0; b < B; b++) {
     const rowGX = oGX + 4 * b * D, rowXBar = oXBar + 4 * b * D;

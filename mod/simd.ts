@@ -15,6 +15,8 @@
  *   k.dot(0, 4 * n, n);                        // Σ y·x
  *
  * `n` must be a multiple of 4 and offsets multiples of 16 (`SIMD_WIDTH`, `align16`).
+ * `scalarKernels()` is the same interface in plain JavaScript, for any `n` and offsets that are
+ * multiples of 4.
  *
  * @module
  */
@@ -234,4 +236,34 @@ export function simdKernels(): SimdKernels {
     },
   };
   return kernels;
+}
+
+let scalar: SimdKernels | null = null;
+
+/** The same kernels as simdKernels() in plain JavaScript over a growable buffer: any `n`. */
+export function scalarKernels(): SimdKernels {
+  if (scalar) return scalar;
+  let mem = new Float32Array(0);
+  scalar = {
+    axpy(y, x, a, n) {
+      const yi = y / 4, xi = x / 4;
+      for (let i = 0; i < n; i++) mem[yi + i] += a * mem[xi + i];
+    },
+    dot(a, b, n) {
+      const ai = a / 4, bi = b / 4;
+      let sum = 0;
+      for (let i = 0; i < n; i++) sum += mem[ai + i] * mem[bi + i];
+      return sum;
+    },
+    reserve(bytes) {
+      if (bytes <= 4 * mem.length) return;
+      const grown = new Float32Array(Math.ceil(bytes / 4));
+      grown.set(mem);
+      mem = grown;
+    },
+    view(offset, n) {
+      return new Float32Array(mem.buffer, offset, n);
+    },
+  };
+  return scalar;
 }

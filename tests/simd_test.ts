@@ -1,17 +1,21 @@
-import { align16, SIMD_WIDTH, simdKernels } from "../mod/simd.ts";
+import { align16, scalarKernels, SIMD_WIDTH, simdKernels } from "../mod/simd.ts";
 import { assertAlmostEquals, assertEquals, assertThrows } from "./assert.ts";
 
-Deno.test("simd axpy and dot give hand-computed answers", () => {
-  const k = simdKernels(), n = 12;
-  k.reserve(2 * 4 * n);
-  const y = k.view(0, n), x = k.view(4 * n, n);
-  for (let i = 0; i < n; i++) [y[i], x[i]] = [i, n - i];
-  k.axpy(0, 4 * n, 0.5, n); // y[i] = i + (n - i) / 2
-  for (let i = 0; i < n; i++) assertEquals(y[i], i + (n - i) / 2);
-  // Σ (6 + i/2)(12 - i) = Σ (72 - i²/2) over i = 0..11 = 864 - 506/2 = 611
-  assertAlmostEquals(k.dot(0, 4 * n, n), 611, 1e-4);
-  assertEquals(k.dot(0, 4 * n, 0), 0);
-});
+for (const [name, kernels] of [["simd", simdKernels], ["scalar", scalarKernels]] as const) {
+  Deno.test(`${name} axpy and dot give hand-computed answers`, () => {
+    const k = kernels(), n = 12;
+    k.reserve(2 * 4 * n);
+    const y = k.view(0, n), x = k.view(4 * n, n);
+    for (let i = 0; i < n; i++) [y[i], x[i]] = [i, n - i];
+    k.axpy(0, 4 * n, 0.5, n); // y[i] = i + (n - i) / 2
+    for (let i = 0; i < n; i++) assertEquals(y[i], i + (n - i) / 2);
+    // Σ (6 + i/2)(12 - i) = Σ (72 - i²/2) over i = 0..11 = 864 - 506/2 = 611
+    assertAlmostEquals(k.dot(0, 4 * n, n), 611, 1e-4);
+    assertEquals(k.dot(0, 4 * n, 0), 0);
+    k.reserve(8 * 4 * n); // growing keeps what was written
+    assertEquals(k.view(0, 1)[0], 6);
+  });
+}
 
 Deno.test("simd kernels reject lengths off the lane width, unaligned or out-of-memory offsets", () => {
   const k = simdKernels();
