@@ -29,11 +29,7 @@ import {
 } from "../../mod/transformer.ts";
 import { SweepTrainer } from "../../mod/sae_trainer.ts";
 import { Rng } from "../../mod/rng.ts";
-
-function arg(name: string, fallback: string): string {
-  const i = Deno.args.indexOf(`--${name}`);
-  return i >= 0 ? Deno.args[i + 1] : fallback;
-}
+import { arg } from "./args.ts";
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 

@@ -29,13 +29,9 @@ import {
 import { Rng } from "../../mod/rng.ts";
 import { writeParquet } from "../../mod/parquet.ts";
 import { measure } from "./sae_bench.ts";
+import { arg } from "./args.ts";
 
 const PYTHON = "/usr/bin/python3";
-
-function arg(name: string, fallback: string): string {
-  const i = Deno.args.indexOf(`--${name}`);
-  return i >= 0 ? Deno.args[i + 1] : fallback;
-}
 
 /** One line of torch_ref.py's output. */
 interface TorchResult {

@@ -19,24 +19,14 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../../mod/backend.ts";
 import { encode } from "../../mod/sae.ts";
 import { Rng } from "../../mod/rng.ts";
 import { adaptiveSaeGrads } from "../../mod/sae_sparse.ts";
 import { SweepTrainer } from "../../mod/sae_trainer.ts";
 import type { SaeGradsFn } from "../../mod/sae_grads.ts";
+import { arg, setUpBackend } from "./args.ts";
 
 const D = 512;
-
-function arg(name: string, fallback: string): string {
-  const i = Deno.args.indexOf(`--${name}`);
-  return i >= 0 ? Deno.args[i + 1] : fallback;
-}
-
-async function setUpBackend(name: string): Promise<string> {
-  const info = await initBackend(name);
-  return `${info.name}${info.blas ? ` (matmuls on ${info.blas})` : ""}`;
-}
 
 export function activations(rows: number, seed: number): tf.Tensor2D {
   const rng = new Rng(seed);

@@ -13,7 +13,6 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../../mod/backend.ts";
 import type { Adam } from "../../mod/adam.ts";
 import {
   createTransformer,
@@ -29,16 +28,7 @@ import {
   plainCrossEntropy,
 } from "../../mod/transformer_ops.ts";
 import { Rng } from "../../mod/rng.ts";
-
-function arg(name: string, fallback: string): string {
-  const i = Deno.args.indexOf(`--${name}`);
-  return i >= 0 ? Deno.args[i + 1] : fallback;
-}
-
-async function setUpBackend(name: string): Promise<string> {
-  const info = await initBackend(name);
-  return `${info.name}${info.blas ? ` (matmuls on ${info.blas})` : ""}`;
-}
+import { arg, setUpBackend } from "./args.ts";
 
 async function sync(t: tf.Tensor): Promise<void> {
   await t.data();
