@@ -115,6 +115,10 @@ export interface LoadBlasOptions {
 }
 
 const ENV_VAR = "RTD_BLAS_LIB";
+
+/** The command that installs a native BLAS where none was found (README: set-up). */
+export const BLAS_FIX =
+  "bash tasks/setup.sh (or Debian/Ubuntu: sudo apt-get install -y libopenblas0-pthread)";
 const loaded = new Map<string, Blas>();
 
 /** Candidate paths for this OS, in order of preference. */

@@ -20,6 +20,9 @@ import { svgSize } from "./plot_render.ts";
 
 export const DEFAULT_CHROMIUM = "/usr/bin/chromium";
 
+/** The command that installs Chromium where none was found (README: set-up). */
+export const CHROMIUM_FIX = "bash tasks/setup.sh (or Debian: sudo apt-get install -y chromium)";
+
 export const CHROMIUM_ARGS = [
   "--headless",
   "--no-sandbox",
@@ -59,7 +62,8 @@ export async function pngUnavailable(opts: PngOptions = {}): Promise<string | nu
     if (!info.isFile) return `Chromium "${path}" is not a file`;
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
-      return `Chromium not found at "${path}" (set CHROMIUM_PATH to a Chromium binary)`;
+      return `Chromium not found at "${path}" (PNG plots and report screenshots need it); ` +
+        `fix: ${CHROMIUM_FIX}, or set CHROMIUM_PATH to a Chromium binary`;
     }
     return `Cannot check Chromium "${path}": ${(e as Error).message}`;
   }
