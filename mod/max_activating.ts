@@ -1,18 +1,31 @@
 /**
  * Examples that show what an SAE feature reads, from held-out activation rows, in one pass:
  *
- *   top       the topK highest-activating rows (ties: the earlier row first)
+ *   top       the topK highest-activating sequences, each by its max row (ties: the earlier
+ *             row first): at most one example per sequence
  *   quantile  up to perQuantile rows from each of quantileBins bins of the feature's nonzero
- *             activations, bin b = [b/Q, (b+1)/Q) × max (the last bin includes max), top rows
- *             excluded: a seeded uniform sample of each bin (what autointerp scoring needs)
- *   random    up to `random` rows where the feature is 0, a seeded uniform sample
+ *             activations, bin b = [b/Q, (b+1)/Q) × max (the last bin includes max): a seeded
+ *             uniform sample of each bin, at most one per sequence and none from a top
+ *             example's sequence (what autointerp scoring needs)
+ *   random    up to `random` rows whose whole context window is silent for the feature (every
+ *             context activation 0), at most one per sequence and none from a top or quantile
+ *             example's sequence: a seeded uniform sample (fewer when too few can be found;
+ *             stats.random counts them)
  *
  * with each example's context (the rows of the same sequence from pos − contextBefore to
  * pos + contextAfter, clipped to the sequence) and the feature's activation on every context
  * token, computed by the SAE's own encode (so TopK SAEs, where a token's activation depends on
  * the other features, are exact).
  *
- * Memory is O(F · (topK + quantileBins · (2·perQuantile + topK) + random)) beside the rows
+ * Why whole sequences apart: a feature that fires on runs of consecutive tokens would otherwise
+ * fill its top list with one window shifted by a token, and autointerp, which splits these
+ * examples between an explainer and its scorers, would score the explainer on contexts it has
+ * already seen. So no two examples of a feature (top, quantile or random) share a sequence, and
+ * their contexts never overlap. Random examples must be silent over the whole window, not only at
+ * the centre: at high density most windows around a silent token hold a firing one, and autointerp
+ * uses these contexts as detection's negatives.
+ *
+ * Memory is O(F · (topK + quantileBins · (4·perQuantile + 2·topK) + 4·random)) beside the rows
  * themselves, never N × F: micro-batches are encoded with tfjs and scanned on the host.
  *
  * How the quantile sample stays exact in one pass, although max (and so the bins) is only known
@@ -21,9 +34,13 @@
  * τ is kept non-decreasing in b, and a rising max only moves rows to lower bins, so at the end
  * bin b holds exactly {rows in bin b : key < τ_b}; its perQuantile smallest keys outside the top
  * rows are then a uniform sample of the bin (fewer when the bin is small, or, rarely, when the
- * max rose late after τ_b fell). Random rows use Li's reservoir "Algorithm L" over each feature's
- * stream of zero rows, with one seeded generator per feature. Both depend on the rows and the
- * seed only, not on microBatch.
+ * max rose late after τ_b fell); walking them in key order and skipping used sequences keeps one
+ * per sequence. Random rows: Li's reservoir "Algorithm L" keeps a uniform sample of
+ * RANDOM_OVERSAMPLE × random rows of each feature's stream of zero rows (one seeded generator per
+ * feature); after the contexts are encoded, the candidates whose window is silent and whose
+ * sequence is free are taken in a seeded order. A uniform sample of the zero rows restricted to
+ * the silent windows is a uniform sample of those. All depend on the rows and the seed only, not
+ * on microBatch.
  *
  * The held-out shard (mod/activations.ts) lists each sequence's positions in order, so a context
  * is the contiguous rows with the same seq and consecutive pos; a gap ends the context.
@@ -36,6 +53,7 @@
 import * as tf from "@tensorflow/tfjs";
 import * as arrow from "apache-arrow";
 import type { ActivationRows } from "./activations.ts";
+import { deriveSeed, Rng } from "./rng.ts";
 import { encode, type Sae } from "./sae.ts";
 import {
   quantileBin,
@@ -48,6 +66,12 @@ import {
 export { quantileBin, sampleKey };
 
 export type ExampleKind = "top" | "quantile" | "random";
+
+/**
+ * Zero rows kept per random example asked for: candidates whose window is not silent, or whose
+ * sequence is taken, are dropped after the pass, so a few more than `random` are drawn.
+ */
+export const RANDOM_OVERSAMPLE = 4;
 
 export interface ExampleOptions {
   topK: number;
@@ -99,6 +123,8 @@ export interface ExampleFeatureStats {
   density: Float64Array;
   meanActivation: Float64Array;
   maxActivation: Float32Array;
+  /** Random (silent-window) examples found, at most options.random. */
+  random: Int32Array;
 }
 
 function checkOptions(o: ExampleOptions, dSae: number): number[] {
@@ -179,8 +205,9 @@ export async function collectFeatureExamples(
 
   const count = new Float64Array(S), sum = new Float64Array(S), peak = new Float32Array(S);
   const top = new TopRows(S, opts.topK);
-  const quantiles = new QuantileBins(S, Q, 2 * P + opts.topK);
-  const zeroRows = new ZeroRows(features, opts.random, opts.seed);
+  // Room for the rows skipped because their sequence is taken (by a top or an earlier pick).
+  const quantiles = new QuantileBins(S, Q, 4 * P + 2 * opts.topK);
+  const zeroRows = new ZeroRows(features, RANDOM_OVERSAMPLE * opts.random, opts.seed);
   if (opts.maxActivation) {
     if (opts.maxActivation.length !== S) {
       throw new Error(
@@ -207,7 +234,7 @@ export async function collectFeatureExamples(
           if (!(a > 0)) continue;
           nnz[s]++, count[s]++, sum[s] += a;
           if (a > peak[s]) peak[s] = a;
-          if (opts.topK > 0) top.push(s, row, a);
+          if (opts.topK > 0) top.push(s, row, a, rows.seq[row]);
           if (Q > 0) quantiles.observe(s, row, sampleKey(opts.seed, features[s], row), a);
         }
       }
@@ -217,31 +244,115 @@ export async function collectFeatureExamples(
       opts.onProgress?.(start + b, n);
     }
 
-    // ---- The examples, feature by feature: top, quantile bins (top bin first), random.
+    // ---- The examples, feature by feature: top, quantile bins (top bin first), random
+    // candidates (chosen once their contexts are known). usedSeqs[s]: sequences already shown.
     const chosen: Chosen[] = [];
+    const usedSeqs: Set<number>[] = [];
+    const seqOf = (row: number) => rows.seq[row];
     for (let s = 0; s < S; s++) {
       const best = top.sorted(s);
       best.forEach((t, rank) => chosen.push({ s, kind: "top", rank, q: NaN, ...t }));
-      const topRows = new Set(best.map((t) => t.row));
+      const used = new Set(best.map((t) => rows.seq[t.row]));
       for (let b = Q - 1; b >= 0; b--) {
-        quantiles.sample(s, b, P, topRows)
+        quantiles.sample(s, b, P, used, seqOf)
           .forEach((t, rank) => chosen.push({ s, kind: "quantile", rank, q: b / Q, ...t }));
       }
+      usedSeqs.push(used);
       zeroRows.sorted(s)
         .forEach((row, rank) => chosen.push({ s, kind: "random", rank, q: NaN, row, a: 0 }));
     }
 
-    const examples = await buildContexts(sae, rows, chosen, features, columnsS, opts);
+    const candidates = await buildContexts(sae, rows, chosen, features, columnsS, opts);
+    const { examples, found } = pickSilent(candidates, chosen, usedSeqs, features, opts);
     const density = Float64Array.from(count, (c) => c / n);
     const meanActivation = Float64Array.from(count, (c, s) => c > 0 ? sum[s] / c : NaN);
     const feature = Int32Array.from(features);
     return {
       examples,
-      stats: { feature, tokens: n, count, density, meanActivation, maxActivation: peak },
+      stats: {
+        feature,
+        tokens: n,
+        count,
+        density,
+        meanActivation,
+        maxActivation: peak,
+        random: found,
+      },
     };
   } finally {
     columnsS?.dispose();
   }
+}
+
+/**
+ * Keeps every top and quantile example and, per feature, up to `random` of its random candidates:
+ * in a seeded order, those whose context activations are all 0 and whose sequence is unused (one
+ * per sequence). Kept random examples stay in row order and are ranked in it.
+ */
+function pickSilent(
+  ex: FeatureExamples,
+  chosen: Chosen[],
+  usedSeqs: Set<number>[],
+  features: number[],
+  opts: ExampleOptions,
+): { examples: FeatureExamples; found: Int32Array } {
+  const E = chosen.length, keep = new Uint8Array(E), found = new Int32Array(features.length);
+  const bySlot: number[][] = features.map(() => []);
+  for (let e = 0; e < E; e++) {
+    if (chosen[e].kind === "random") bySlot[chosen[e].s].push(e);
+    else keep[e] = 1;
+  }
+  bySlot.forEach((cands, s) => {
+    const rng = new Rng(deriveSeed(opts.seed, `random-pick:${features[s]}`));
+    for (const e of rng.shuffle(cands.slice()) as number[]) {
+      if (found[s] >= opts.random) break;
+      if (usedSeqs[s].has(ex.seq[e])) continue;
+      const acts = ex.contextActs.subarray(ex.contextOffsets[e], ex.contextOffsets[e + 1]);
+      if (acts.some((a) => a !== 0)) continue;
+      usedSeqs[s].add(ex.seq[e]);
+      keep[e] = 1, found[s]++;
+    }
+  });
+  const rank = Int32Array.from(ex.rank), nextRandom = new Int32Array(features.length);
+  for (let e = 0; e < E; e++) {
+    if (keep[e] && chosen[e].kind === "random") rank[e] = nextRandom[chosen[e].s]++;
+  }
+  return { examples: subsetExamples({ ...ex, rank }, keep), found };
+}
+
+/** The examples whose `keep` flag is set, in their order. */
+function subsetExamples(ex: FeatureExamples, keep: Uint8Array): FeatureExamples {
+  const idx: number[] = [];
+  keep.forEach((k, e) => k && idx.push(e));
+  const offsets = new Int32Array(idx.length + 1);
+  idx.forEach((e, i) => {
+    offsets[i + 1] = offsets[i] + ex.contextOffsets[e + 1] - ex.contextOffsets[e];
+  });
+  const contextTokens = new Int32Array(offsets[idx.length]);
+  const contextActs = new Float32Array(offsets[idx.length]);
+  idx.forEach((e, i) => {
+    const [a, b] = [ex.contextOffsets[e], ex.contextOffsets[e + 1]];
+    contextTokens.set(ex.contextTokens.subarray(a, b), offsets[i]);
+    contextActs.set(ex.contextActs.subarray(a, b), offsets[i]);
+  });
+  const take = <T extends Int32Array | Float32Array>(v: T) =>
+    v.constructor === Int32Array
+      ? Int32Array.from(idx, (e) => v[e]) as T
+      : Float32Array.from(idx, (e) => v[e]) as T;
+  return {
+    feature: take(ex.feature),
+    kind: idx.map((e) => ex.kind[e]),
+    rank: take(ex.rank),
+    quantile: take(ex.quantile),
+    row: take(ex.row),
+    seq: take(ex.seq),
+    pos: take(ex.pos),
+    activation: take(ex.activation),
+    centreIndex: take(ex.centreIndex),
+    contextOffsets: offsets,
+    contextTokens,
+    contextActs,
+  };
 }
 
 /** Contexts of the chosen examples, with activations from one encode of the rows they cover. */

@@ -1,8 +1,8 @@
 /**
  * The per-feature samplers behind mod/max_activating.ts, each in flat typed arrays so memory is
- * O(features x kept rows): the top-K rows (min-heaps), rows sampled inside activation-quantile
- * bins (by a seeded per-row key, exact however the running max moves), and random rows where the
- * feature is silent (reservoir sampling, Algorithm L).
+ * O(features x kept rows): the top-K rows, one per sequence (min-heaps), rows sampled inside
+ * activation-quantile bins (by a seeded per-row key, exact however the running max moves), and
+ * random rows where the feature is silent (reservoir sampling, Algorithm L).
  *
  * @module
  */
@@ -31,14 +31,25 @@ export function quantileBin(a: number, m: number, bins: number): number {
   return Math.min(bins - 1, Math.floor((bins * a) / m));
 }
 
-/** Per-feature top-K rows, as min-heaps in flat arrays; the root is the worst kept row. */
+/**
+ * Per-feature top-K rows with at most one row per sequence (the sequence's max), as min-heaps in
+ * flat arrays; the root is the worst kept row.
+ *
+ * Why one per sequence: a feature that fires on runs of consecutive tokens would otherwise fill
+ * its top K with one window shifted by a token, and any split of those examples between an
+ * explainer and a scorer would share almost every token. The kept set is exactly the top K of the
+ * per-sequence maxima: a sequence's entry is replaced in place when a better row of it arrives,
+ * and an evicted sequence can only come back with a row better than the one evicted (the root
+ * never falls), so no sequence is ever held twice.
+ */
 export class TopRows {
   readonly val: Float32Array;
   readonly row: Int32Array;
+  readonly seq: Int32Array;
   readonly size: Int32Array;
   constructor(features: number, readonly k: number) {
     this.val = new Float32Array(features * k), this.row = new Int32Array(features * k);
-    this.size = new Int32Array(features);
+    this.seq = new Int32Array(features * k), this.size = new Int32Array(features);
   }
 
   /** Worse: the lower activation, or the later row at equal activation. */
@@ -47,15 +58,35 @@ export class TopRows {
     return val[i] < val[j] || (val[i] === val[j] && row[i] > row[j]);
   }
   #swap(i: number, j: number) {
-    const { val, row } = this, v = val[i], r = row[i];
-    val[i] = val[j], row[i] = row[j], val[j] = v, row[j] = r;
+    const { val, row, seq } = this, v = val[i], r = row[i], q = seq[i];
+    val[i] = val[j], row[i] = row[j], seq[i] = seq[j], val[j] = v, row[j] = r, seq[j] = q;
+  }
+  #siftDown(base: number, n: number, i: number) {
+    for (;;) {
+      const l = 2 * i + 1, r = l + 1;
+      let m = i;
+      if (l < n && this.#worse(base + l, base + m)) m = l;
+      if (r < n && this.#worse(base + r, base + m)) m = r;
+      if (m === i) return;
+      this.#swap(base + i, base + m), i = m;
+    }
   }
 
-  push(s: number, row: number, a: number) {
-    const base = s * this.k, k = this.k;
-    if (this.size[s] < k) {
+  /** Takes a firing of feature slot s on `row` (of sequence `seq`) with activation a. */
+  push(s: number, row: number, a: number, seq: number) {
+    const base = s * this.k, k = this.k, n = this.size[s];
+    // Full and no better than the root: every kept row, its sequence's included, beats it.
+    if (n === k && (a < this.val[base] || (a === this.val[base] && row > this.row[base]))) return;
+    for (let i = 0; i < n; i++) {
+      if (this.seq[base + i] !== seq) continue;
+      const v = this.val[base + i];
+      if (a < v || (a === v && row > this.row[base + i])) return;
+      this.val[base + i] = a, this.row[base + i] = row; // better: it only moves away from the root
+      return this.#siftDown(base, n, i);
+    }
+    if (n < k) {
       let i = this.size[s]++;
-      this.val[base + i] = a, this.row[base + i] = row;
+      this.val[base + i] = a, this.row[base + i] = row, this.seq[base + i] = seq;
       for (
         let p = (i - 1) >> 1;
         i > 0 && this.#worse(base + i, base + p);
@@ -65,16 +96,8 @@ export class TopRows {
       }
       return;
     }
-    if (a < this.val[base] || (a === this.val[base] && row > this.row[base])) return;
-    this.val[base] = a, this.row[base] = row;
-    for (let i = 0;;) {
-      const l = 2 * i + 1, r = l + 1;
-      let m = i;
-      if (l < k && this.#worse(base + l, base + m)) m = l;
-      if (r < k && this.#worse(base + r, base + m)) m = r;
-      if (m === i) break;
-      this.#swap(base + i, base + m), i = m;
-    }
+    this.val[base] = a, this.row[base] = row, this.seq[base] = seq;
+    this.#siftDown(base, k, 0);
   }
 
   /** Feature slot s's rows, highest activation first, earlier row first on ties. */
@@ -169,15 +192,29 @@ export class QuantileBins {
     }
   }
 
-  /** Bin b's `per` rows with the smallest keys outside `exclude`, highest activation first. */
-  sample(s: number, b: number, per: number, exclude: Set<number>): { row: number; a: number }[] {
+  /**
+   * Bin b's `per` rows with the smallest keys whose sequence (`seqOf(row)`) is not in `usedSeqs`,
+   * at most one per sequence, highest activation first; their sequences join `usedSeqs`.
+   */
+  sample(
+    s: number,
+    b: number,
+    per: number,
+    usedSeqs: Set<number>,
+    seqOf: (row: number) => number,
+  ): { row: number; a: number }[] {
     const sb = s * this.bins + b, base = sb * this.cap;
-    return Array.from({ length: this.size[sb] }, (_, i) => base + i)
-      .filter((i) => !exclude.has(this.row[i]))
-      .sort((i, j) => this.key[i] - this.key[j])
-      .slice(0, per)
-      .map((i) => ({ row: this.row[i], a: this.act[i] }))
-      .sort((x, y) => y.a - x.a || x.row - y.row);
+    const order = Array.from({ length: this.size[sb] }, (_, i) => base + i)
+      .sort((i, j) => this.key[i] - this.key[j]);
+    const out: { row: number; a: number }[] = [];
+    for (const i of order) {
+      if (out.length >= per) break;
+      const q = seqOf(this.row[i]);
+      if (usedSeqs.has(q)) continue;
+      usedSeqs.add(q);
+      out.push({ row: this.row[i], a: this.act[i] });
+    }
+    return out.sort((x, y) => y.a - x.a || x.row - y.row);
   }
 }
 

@@ -184,8 +184,9 @@ export async function run(
           },
         });
 
-        // Max-activating, quantile and silent examples, with every context token's activation.
-        const { examples } = await collectFeatureExamples(s, held, {
+        // Max-activating, quantile and silent-window examples, at most one per sequence each, with
+        // every context token's activation.
+        const { examples, stats: exStats } = await collectFeatureExamples(s, held, {
           topK: fc.topK,
           quantileBins: fc.quantileBins,
           perQuantile: fc.perQuantile,
@@ -240,6 +241,8 @@ export async function run(
           ultra_low: hist.ultraLow,
           dead_or_ultra_low_fraction: hist.deadOrUltraLowFraction,
           examples: examples.feature.length,
+          // Features with fewer silent-window random contexts than features.random asks for.
+          random_short_features: exStats.random.filter((r) => r < fc.random).length,
           clean_loss: lr.cleanLoss,
           sae_loss: lr.saeLoss,
           zero_ablation_loss: lr.zeroAblationLoss,

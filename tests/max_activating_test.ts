@@ -1,8 +1,9 @@
 /**
  * Tests for mod/max_activating.ts on the cpu backend: top examples and their ties on a hand-set
- * SAE, contexts clipped to their sequence, random examples, quantile samples checked against a
- * brute-force answer, independence from microBatch, feature subsets, TopK contexts, statistics
- * against evaluateSae, the Parquet table and tensor bookkeeping.
+ * SAE, one example per sequence (top = the sequence's max) on a feature that fires on runs,
+ * contexts clipped to their sequence, random examples with silent windows, quantile samples
+ * checked against a brute-force answer, independence from microBatch, feature subsets, TopK
+ * contexts, statistics against evaluateSae, the Parquet table and tensor bookkeeping.
  *
  *   deno test --allow-read --allow-env tests/max_activating_test.ts
  *
@@ -147,11 +148,12 @@ Deno.test("collectFeatureExamples() draws random rows uniformly over the pass", 
     W_dec: new Float32Array([1]),
     b_dec: new Float32Array([0]),
   });
+  // Each row its own sequence, so that one-per-sequence leaves every row eligible.
   const n = 120,
     rows: ActivationRows = {
       acts: new Float32Array(n),
-      seq: new Int32Array(n),
-      pos: Int32Array.from({ length: n }, (_, i) => i),
+      seq: Int32Array.from({ length: n }, (_, i) => i),
+      pos: new Int32Array(n),
       token: new Int32Array(n),
       dIn: 1,
     };
@@ -171,26 +173,63 @@ Deno.test("collectFeatureExamples() draws random rows uniformly over the pass", 
   disposeSae(sae);
 });
 
-Deno.test("collectFeatureExamples() random examples are silent rows, the same for a seed", async () => {
+Deno.test("collectFeatureExamples() random examples have silent windows, one per free sequence", async () => {
   const sae = handSae();
-  const a = (await collectFeatureExamples(sae, handRows(), BASE)).examples;
-  const b = (await collectFeatureExamples(sae, handRows(), { ...BASE, microBatch: 3 })).examples;
-  const zeros0 = [0, 4, 6, 8, 11, 13]; // rows where x0 = 0
-  const rand = pick(a, 0, "random");
-  assertEquals(rand.length, 3);
-  assert(rand.every((r) => r.activation === 0 && r.acts[r.centre] === 0));
-  assert(rand.every((r) => zeros0.includes(r.row)));
-  assertEquals(rand.map((r) => r.rank), [0, 1, 2]);
-  assertEquals(pick(b, 0, "random"), rand);
-  // Asking for more than there are returns every silent row, in row order.
-  const all = (await collectFeatureExamples(sae, handRows(), { ...BASE, random: 10 })).examples;
-  assertEquals(pick(all, 0, "random").map((r) => r.row), zeros0);
-  // Another seed draws another sample (for some feature; f1 is silent on 11 rows).
-  const seeds = [1, 2, 3, 4].map(async (seed) =>
-    (await collectFeatureExamples(sae, handRows(), { ...BASE, seed })).examples
+  const opts = { ...BASE, topK: 1, perQuantile: 0, random: 10 };
+  const a = await collectFeatureExamples(sae, handRows(), opts);
+  // f0 (x0) is silent on rows 0, 4, 6, 8, 11 and 13, but every window (2 before, 1 after) around
+  // them holds a firing, or lies in sequence 11 of its top example (row 7): none is found.
+  assertEquals(pick(a.examples, 0, "random"), []);
+  // f1 fires on rows 2 (its top, sequence 10), 5 and 13: the silent windows are around rows 8,
+  // 9, 10 and 11, all in sequence 12, so exactly one of them is taken.
+  const rand = pick(a.examples, 1, "random");
+  assertEquals(rand.length, 1);
+  assert([8, 9, 10, 11].includes(rand[0].row), `row ${rand[0].row}`);
+  assert(rand[0].acts.every((x) => x === 0) && rand[0].activation === 0);
+  assertEquals(rand[0].rank, 0);
+  assertEquals(Array.from(a.stats.random), [0, 1, 1]); // f2's window around row 9 is silent
+  const b = await collectFeatureExamples(sae, handRows(), { ...opts, microBatch: 3 });
+  assertEquals(b, a);
+  // Another seed draws another of the four (for some seed).
+  const seeds = [1, 2, 3, 4, 5, 6].map(async (seed) =>
+    pick((await collectFeatureExamples(sae, handRows(), { ...opts, seed })).examples, 1, "random")
   );
-  const rows = (await Promise.all(seeds)).map((e) => pick(e, 1, "random").map((r) => r.row));
-  assert(new Set(rows.map((r) => r.join())).size > 1, `seeds all drew ${rows[0]}`);
+  const rows = (await Promise.all(seeds)).map((r) => r[0].row);
+  assert(new Set(rows).size > 1, `seeds all drew ${rows[0]}`);
+  disposeSae(sae);
+});
+
+Deno.test("collectFeatureExamples() takes one example per sequence for a feature that fires on runs", async () => {
+  // x0 rises and falls over runs of 5 consecutive tokens in every sequence of 12 tokens: per-token
+  // top examples would be one run's window shifted by a token.
+  const sae = handSae(), nSeq = 20, T = 12;
+  const x0 = Array.from({ length: nSeq * T }, (_, r) => {
+    const q = Math.floor(r / T), p = r % T;
+    return p >= 3 && p < 8 ? 1 + q + (p === 5 ? 0.5 : 0) : 0;
+  });
+  const rows: ActivationRows = {
+    acts: Float32Array.from(x0.flatMap((x) => [x, 0])),
+    seq: Int32Array.from(x0, (_, r) => 100 + Math.floor(r / T)),
+    pos: Int32Array.from(x0, (_, r) => r % T),
+    token: Int32Array.from(x0, (_, r) => r),
+    dIn: 2,
+  };
+  const opts = { ...BASE, topK: 5, quantileBins: 3, perQuantile: 2, random: 4, features: [0] };
+  const { examples: ex, stats } = await collectFeatureExamples(sae, rows, opts);
+  const top = pick(ex, 0, "top");
+  // The five strongest sequences (119 down to 115), each at its peak (pos 5).
+  assertEquals(top.map((t) => t.seq), [119, 118, 117, 116, 115]);
+  assert(top.every((t) => t.pos === 5 && t.activation === t.seq - 100 + 1.5));
+  // No two examples of any kind share a sequence, so no two contexts overlap.
+  const seqs = Array.from(ex.seq);
+  assertEquals(new Set(seqs).size, seqs.length, `sequences ${seqs}`);
+  assert(pick(ex, 0, "quantile").length >= 4);
+  // Silent windows: 2 before and 1 after a silent token, away from pos 3-7 (pos 0 or 10-11).
+  const rand = pick(ex, 0, "random");
+  // Up to 4: the 16 zero rows drawn hold about 7 silent windows, some in sequences already used.
+  assertEquals(stats.random[0], rand.length);
+  assert(rand.length >= 1 && rand.length <= 4, `${rand.length} random examples`);
+  assert(rand.every((r) => r.acts.every((a) => a === 0) && [0, 10, 11].includes(r.pos)));
   disposeSae(sae);
 });
 
@@ -235,7 +274,15 @@ function allActs(sae: Sae, rows: ActivationRows): Float32Array {
 function checkQuantiles(
   ex: FeatureExamples,
   f: Float32Array,
-  o: { n: number; F: number; topK: number; bins: number; per: number; seed: number },
+  o: {
+    n: number;
+    F: number;
+    topK: number;
+    bins: number;
+    per: number;
+    seed: number;
+    seq: Int32Array;
+  },
   exact: boolean,
 ): [number, number] {
   let got = 0, wanted = 0;
@@ -244,12 +291,22 @@ function checkQuantiles(
     const max = Math.max(...col);
     const order = col.map((a, r) => ({ a, r })).filter((x) => x.a > 0)
       .sort((x, y) => y.a - x.a || x.r - y.r);
-    const top = new Set(order.slice(0, o.topK).map((x) => x.r));
+    // Top: the best row of each sequence, the topK best of those; their sequences are used.
+    const bestOfSeq = order.filter((x, i) =>
+      order.findIndex((y) => o.seq[y.r] === o.seq[x.r]) === i
+    );
+    const used = new Set(bestOfSeq.slice(0, o.topK).map((x) => o.seq[x.r]));
     const examples = pick(ex, feat, "quantile");
-    for (let b = 0; b < o.bins; b++) {
-      const want = order.filter((x) => !top.has(x.r) && quantileBin(x.a, max, o.bins) === b)
-        .sort((x, y) => sampleKey(o.seed, feat, x.r) - sampleKey(o.seed, feat, y.r))
-        .slice(0, o.per);
+    for (let b = o.bins - 1; b >= 0; b--) {
+      const want: { a: number; r: number }[] = [];
+      for (
+        const x of order.filter((x) => quantileBin(x.a, max, o.bins) === b)
+          .sort((x, y) => sampleKey(o.seed, feat, x.r) - sampleKey(o.seed, feat, y.r))
+      ) {
+        if (want.length >= o.per || used.has(o.seq[x.r])) continue;
+        used.add(o.seq[x.r]);
+        want.push(x);
+      }
       const mine = examples.filter((g) => Math.abs(g.quantile - b / o.bins) < 1e-6);
       const byActivation = (x: { a: number; r: number }, y: { a: number; r: number }) =>
         y.a - x.a || x.r - y.r;
@@ -266,10 +323,10 @@ function checkQuantiles(
   return [got, wanted];
 }
 
-Deno.test("collectFeatureExamples() quantile samples are the seeded sample of each bin", async () => {
+Deno.test("collectFeatureExamples() quantile samples are the seeded sample of each bin, one per sequence", async () => {
   const cfg: SaeConfig = { dIn: 6, dSae: 5, architecture: "standard", l1Coefficient: 0 };
   const sae = randomSae(cfg, 1), rows = randomRows(600, 6, 2);
-  const o = { n: 600, F: 5, topK: 2, bins: 5, per: 3, seed: 11 };
+  const o = { n: 600, F: 5, topK: 2, bins: 5, per: 3, seed: 11, seq: rows.seq };
   const opts = { ...BASE, topK: 2, quantileBins: 5, perQuantile: 3, random: 0, seed: 11 };
   const f = allActs(sae, rows);
   // Given each feature's max, the bins are fixed and the sample is exactly the brute-force one.
