@@ -11,7 +11,8 @@
  * Without OPENAI_API_KEY the stage skips with one line, and `deno task sweep` goes on. Reads
  * results/<run>/sae/f<N>/examples.parquet and feature_stats.parquet (features stage). Writes
  * results/<run>/sae/f<N>/explanations.parquet (feature, explanation, simulation_score,
- * detection and fuzzing accuracy/F1, models, error, tokens). Every request and response is cached
+ * detection and fuzzing accuracy/F1, models, error, tokens, contexts per step). Examples are split
+ * between explainer and scorers by held-out sequence. Every request and response is cached
  * under results/<run>/sae/autointerp_cache/ (keyed by a hash of prompt and model), so an
  * interrupted run resumes without paying twice. The key is read from the environment only and is
  * never written to a file or a log.
@@ -29,8 +30,11 @@ import { stageMain } from "../mod/task.ts";
 import { deriveSeed, Rng } from "../mod/rng.ts";
 import {
   AutointerpClient,
+  DEFAULT_DETECTION,
   estimateRun,
+  EXAMPLE_COLUMNS,
   type FeatureInput,
+  featureInputsFromTable,
   type FeatureScore,
   scoreFeatures,
 } from "../mod/autointerp/mod.ts";
@@ -49,26 +53,12 @@ export const EXPLANATIONS_FILE = "explanations.parquet";
 
 /** Reads a features-stage examples.parquet into one FeatureInput per feature. */
 export async function featureInputs(path: string): Promise<Map<number, FeatureInput>> {
-  const t = await readParquet(path, {
-    columns: ["feature", "kind", "context_text", "context_acts"],
-  });
-  const feature = t.getChild("feature")!.toArray() as Int32Array;
-  const kind = t.getChild("kind")!.toArray() as string[];
-  const text = t.getChild("context_text")!, acts = t.getChild("context_acts")!;
-  const out = new Map<number, FeatureInput>();
-  for (let i = 0; i < t.numRows; i++) {
-    const f = feature[i];
-    if (!out.has(f)) out.set(f, { id: f, top: [], quantiles: [], random: [] });
-    const ex = {
-      tokens: Array.from(text.get(i)!.toArray() as string[]),
-      acts: Array.from(acts.get(i)!.toArray() as Float32Array),
-    };
-    const input = out.get(f)!;
-    if (kind[i] === "top") input.top.push(ex);
-    else if (kind[i] === "quantile") input.quantiles!.push(ex);
-    else input.random.push(ex);
+  const t = await readParquet(path, { columns: EXAMPLE_COLUMNS });
+  try {
+    return featureInputsFromTable(t);
+  } catch (e) {
+    throw new Error(`Cannot read examples "${path}": ${(e as Error).message}`);
   }
-  return out;
 }
 
 /** Which features of one SAE to explain, by the config's rule. */
@@ -114,6 +104,12 @@ function explanationsTable(
     prompt_tokens: s.promptTokens,
     completion_tokens: s.completionTokens,
     cached_requests: s.cachedRequests,
+    explain_contexts: s.counts?.explain ?? null,
+    simulation_contexts: s.counts?.simulation ?? null,
+    detection_activating: s.counts?.detectionActivating ?? null,
+    detection_silent: s.counts?.detectionSilent ?? null,
+    fuzzing_contexts: s.counts?.fuzzing ?? null,
+    dropped_same_sequence: s.counts?.droppedSameSequence ?? null,
   })));
 }
 
@@ -220,6 +216,17 @@ export async function run(
               fmtInt(spent[2])
             } answers from the cache)`,
         );
+        if (ai.detection) {
+          const want = DEFAULT_DETECTION.silent;
+          const short = scores.filter((s) => s.counts && s.counts.detectionSilent < want);
+          if (short.length > 0) {
+            log(
+              `autointerp: ${dir}: ${short.length} features had fewer than ${want} detection ` +
+                "negatives (contexts silent over the whole window); explanations.parquet " +
+                "detection_silent has each count",
+            );
+          }
+        }
         total += scores.length;
         const failed = scores.filter((s) => s.explanation === null);
         failedAll += failed.length;

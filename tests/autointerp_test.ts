@@ -28,14 +28,17 @@ import {
   expectedValueAt,
   explain,
   EXPLAIN_SYSTEM,
+  explainMessages,
   type FeatureInput,
   type FeatureScore,
   fuzzing,
+  nonZeroProportion,
   normaliseActs,
   parseBinaryList,
   parseExplanation,
   parseSimulation,
   redact,
+  REPEAT_NONZERO_BELOW,
   retryAfterMs,
   scoreFeature,
   scoreFeatures,
@@ -103,10 +106,37 @@ const catFires = (t: string) => (t === " cat" ? 10 : 0);
  */
 const CAT_SCORE = (100 * 200) / Math.sqrt(1360 * 40);
 
-Deno.test("normaliseActs maps activations to 0-10 integers against the max shown", () => {
-  // 10 * a / 2 = [0, 0.2, 1, 1.25, 2.5, 5.2, 10, -5]: rounded half up, negatives to 0.
-  assertEquals(normaliseActs([0, 0.04, 0.2, 0.25, 0.5, 1.04, 2, -1], 2), [0, 0, 1, 1, 3, 5, 10, 0]);
+Deno.test("normaliseActs is Bills' floor(10 relu(a) / max), at most 10", () => {
+  // 10 * a / 2 = [0, 0.2, 1, 1.25, 2.5, 5.2, 10, -5]: floored, negatives to 0.
+  assertEquals(normaliseActs([0, 0.04, 0.2, 0.25, 0.5, 1.04, 2, -1], 2), [0, 0, 1, 1, 2, 5, 10, 0]);
+  // Just below a tenth of the max is 0, a tenth is 1, just below the max is 9, above it 10.
+  assertEquals(normaliseActs([0.99, 1, 9.99, 10, 12], 10), [0, 1, 9, 10, 10]);
   assertEquals(normaliseActs([0, 1], 0), [0, 0]);
+});
+
+Deno.test("the explainer sees the non-zero lines again only below 20% non-zero tokens", () => {
+  const ten = (acts: number[]) => ({ tokens: "abcdefghij".split(""), acts });
+  const oneOfTen = [ten([0, 0, 4, 0, 0, 0, 0, 0, 0, 0])];
+  // 0.3 of the max is 3 but 0.05 of it floors to 0: still one non-zero token of 10.
+  const withTiny = [ten([0, 0, 4, 0.2, 0, 0, 0, 0, 0, 0])];
+  const twoOfTen = [ten([0, 0, 4, 1.2, 0, 0, 0, 0, 0, 0])];
+  assertEquals(nonZeroProportion(oneOfTen, 4), 0.1);
+  assertEquals(nonZeroProportion(withTiny, 4), 0.1);
+  assertEquals(nonZeroProportion(twoOfTen, 4), 0.2);
+  const repeated = (ex: typeof oneOfTen, below?: number) =>
+    explainMessages(ex, 4, below)[1].content.includes("all zeros filtered out");
+  assertEquals([repeated(oneOfTen), repeated(withTiny), repeated(twoOfTen)], [true, true, false]);
+  assertEquals([repeated(oneOfTen, 0), repeated(twoOfTen, 2)], [false, true]);
+  assertEquals(REPEAT_NONZERO_BELOW, 0.2);
+  assertEquals(
+    explainMessages(twoOfTen, 4)[1].content,
+    "Activations:\n<start>\na\t0\nb\t0\nc\t10\nd\t3\ne\t0\nf\t0\ng\t0\nh\t0\ni\t0\nj\t0\n" +
+      "<end>\n\nExplanation of the feature's behavior: the main thing this feature does is find",
+  );
+  assertEquals(
+    explainMessages(oneOfTen, 4)[1].content.split("\n\n")[1],
+    "Same activations, but with all zeros filtered out:\n<start>\nc\t10\n<end>",
+  );
 });
 
 Deno.test("cropExample keeps a window with 3/4 of it before the peak", () => {
@@ -125,10 +155,9 @@ Deno.test("explain() sends the exact Bills-style prompt for a tiny feature", asy
     const c = client();
     const { explanation } = await explain((r) => c.chat(r), 3, examples, SETTINGS);
     assertEquals(explanation, 'the word "cat"');
+    // floor(10 a / 5): A (0.4) shows as 0; 3 of 5 tokens are non-zero, so no repeated section.
     const expected = "Activations:\n" +
-      "<start>\nThe\t0\n cat\t5\n sat\t2\n<end>\n<start>\nA\t1\n cat\\n\t10\n<end>\n\n" +
-      "Same activations, but with all zeros filtered out:\n" +
-      "<start>\n cat\t5\n sat\t2\n<end>\n<start>\nA\t1\n cat\\n\t10\n<end>\n\n" +
+      "<start>\nThe\t0\n cat\t5\n sat\t2\n<end>\n<start>\nA\t0\n cat\\n\t10\n<end>\n\n" +
       "Explanation of the feature's behavior: the main thing this feature does is find";
     const body = fake.requests[0].body!;
     assertEquals(body.messages, [

@@ -57,7 +57,10 @@ export async function estimateRun(
     for (const feature of features) {
       const prep = prepareFeature(feature, o);
       const ex = PLACEHOLDER_EXPLANATION;
-      add(explainMessages(prep.explain, maxActivation(prep.explain)), EXPLAIN_MAX_TOKENS);
+      add(
+        explainMessages(prep.explain, maxActivation(prep.explain), o.repeatNonZeroBelow),
+        EXPLAIN_MAX_TOKENS,
+      );
       if (o.simulation) {
         const counts = prep.simulation.map((e) => e.tokens.length);
         add(simulateMessages(ex, prep.simulation), simulationMaxTokens(counts));

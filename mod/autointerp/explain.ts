@@ -58,13 +58,14 @@ export async function explain(
   featureId: number,
   examples: readonly ActivationExample[],
   settings: RequestSettings,
+  opts: { repeatNonZeroBelow?: number } = {},
 ): Promise<{ explanation: string; response: ChatResult }> {
   const maxAct = maxActivation(examples);
   if (!(maxAct > 0)) {
     throw new Error(`Feature ${featureId}: no positive activation in its top examples`);
   }
   const response = await chat({
-    messages: explainMessages(examples, maxAct),
+    messages: explainMessages(examples, maxAct, opts.repeatNonZeroBelow),
     params: requestParams(settings, EXPLAIN_MAX_TOKENS),
     label: `Feature ${featureId} explanation`,
   });

@@ -3,10 +3,10 @@
  * escaping, cropping long contexts around their peak, highlighting for fuzzing, and the seeded
  * random numbers behind every shuffle.
  *
- * The 0-10 rule (as in Bills et al. 2023): value = round(10 * act / maxAct), where maxAct is the
- * feature's largest activation over the examples shown in that prompt; activations <= 0 give 0
- * (SAE features are ReLU outputs, so negatives do not occur in practice); Math.round rounds
- * halves up, so 0.05 * maxAct already shows as 1 while anything below shows as 0.
+ * The 0-10 rule is Bills et al.'s (openai/automated-interpretability, normalize_activations):
+ * value = min(10, floor(10 * relu(act) / maxAct)), where maxAct is the feature's largest
+ * activation over the examples shown in that prompt. Flooring means a token shows as non-zero
+ * only from a tenth of maxAct up, and only the max itself shows as 10.
  *
  * @module
  */
@@ -15,7 +15,17 @@ import type { ActivationExample } from "./types.ts";
 /** Normalises activations to integers 0..10 against `maxAct` (see the module note). */
 export function normaliseActs(acts: readonly number[], maxAct: number): number[] {
   if (!(maxAct > 0)) return acts.map(() => 0);
-  return acts.map((a) => (a > 0 ? Math.min(10, Math.round((10 * a) / maxAct)) : 0));
+  return acts.map((a) => (a > 0 ? Math.min(10, Math.floor((10 * a) / maxAct)) : 0));
+}
+
+/** Fraction of the tokens of `examples` whose 0-10 value against `maxAct` is not 0 (0 if none). */
+export function nonZeroProportion(examples: readonly ActivationExample[], maxAct: number): number {
+  let nonZero = 0, total = 0;
+  for (const ex of examples) {
+    for (const v of normaliseActs(ex.acts, maxAct)) nonZero += v > 0 ? 1 : 0;
+    total += ex.acts.length;
+  }
+  return total > 0 ? nonZero / total : 0;
 }
 
 /** Largest activation over a set of examples (0 when all are silent or there are none). */
@@ -55,6 +65,8 @@ export function cropExample(ex: ActivationExample, maxLen: number): ActivationEx
   return {
     tokens: ex.tokens.slice(start, start + maxLen),
     acts: ex.acts.slice(start, start + maxLen),
+    ...(ex.seq === undefined ? {} : { seq: ex.seq }),
+    ...(ex.start === undefined ? {} : { start: ex.start + start }),
   };
 }
 

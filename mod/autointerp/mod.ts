@@ -1,7 +1,9 @@
 /**
  * Autointerpretability of SAE features through an OpenAI-compatible API: explain -> simulate ->
- * score (Bills et al. 2023) and delphi's detection and fuzzing scorers (Paulo et al. 2024), with
- * a cached, retrying, rate-limited client. Pure modules: the CLI is tasks/autointerp.ts.
+ * score (after Bills et al. 2023; the simulation is one chat prompt holding every held-out
+ * context, see simulate.ts) and delphi's detection and fuzzing scorers (Paulo et al. 2024), with
+ * a cached, retrying, rate-limited client. Examples are split between explainer and scorers by
+ * sequence (pipeline.ts). Pure modules: the CLI is tasks/autointerp.ts.
  *
  * ```ts
  * const client = new AutointerpClient({ apiKey, baseURL, model: "gpt-4o-mini", cacheDir });
@@ -26,7 +28,8 @@ export {
 } from "./client.ts";
 export { cacheKey, type CacheRecord, canonicalJson, ResponseCache } from "./cache.ts";
 export { redact } from "./redact.ts";
-export { cropExample, escapeToken, highlight, normaliseActs } from "./format.ts";
+export { cropExample, escapeToken, highlight, nonZeroProportion, normaliseActs } from "./format.ts";
+export { EXAMPLE_COLUMNS, featureInputsFromTable } from "./inputs.ts";
 export {
   DETECTION_SYSTEM,
   detectionMessages,
@@ -36,6 +39,7 @@ export {
   formatRecord,
   FUZZING_SYSTEM,
   fuzzingMessages,
+  REPEAT_NONZERO_BELOW,
   SIMULATE_SYSTEM,
   simulateMessages,
 } from "./prompts.ts";

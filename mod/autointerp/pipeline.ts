@@ -3,14 +3,19 @@
  * delphi's detection and fuzzing), for many features, and a token estimate before a run.
  *
  * Which example goes where (all after cropping to maxContextTokens, top examples ranked by max
- * activation, highest first):
- * - explanation: top examples of rank 1, 3, 5, ... (every other one), at most explainCount;
- * - held-out top: every other top example; no scorer ever sees an example the explainer saw;
+ * activation, highest first). The split is made by sequence, so that no token a scorer sees was
+ * in a context the explainer saw (a feature that fires on runs of tokens would otherwise be scored
+ * on the explainer's own windows shifted by a token):
+ * - top examples are kept one per sequence, the best-ranked (the features stage already gives one
+ *   per sequence; this guards other inputs); examples without `seq` count as their own sequence;
+ * - explanation: the sequences of rank 0, 2, 4, ... (every other one), at most explainCount;
+ * - held-out top: the other top sequences;
+ * - quantile and random examples from a sequence the explainer saw are dropped (counted);
  * - simulation: the simTopCount highest-ranked held-out top examples and a seeded sample of
- *   simRandomCount random ones, shuffled together (seeded);
+ *   simRandomCount random ones, shuffled together (seeded), scored against their true activations;
  * - detection: `activating` contexts, half from held-out top and half from quantiles (whichever is
- *   short is filled from the other), and `silent` random contexts; random contexts count as
- *   silent whatever their activations;
+ *   short is filled from the other), and up to `silent` random contexts whose every activation is
+ *   0 (fewer when fewer exist; counts.detectionSilent says how many);
  * - fuzzing: `count` activating contexts drawn the same way (another seed), half highlighted
  *   right, half wrong (detection.ts).
  *
@@ -32,9 +37,11 @@ import { explain } from "./explain.ts";
 import { cropExample, maxActivation, rngFor, sample, shuffled } from "./format.ts";
 import { simulationScore } from "./score.ts";
 import { simulate } from "./simulate.ts";
+import { REPEAT_NONZERO_BELOW } from "./prompts.ts";
 import type {
   ActivationExample,
   DetectionOptions,
+  ExampleCounts,
   FeatureInput,
   FeatureScore,
   FuzzingOptions,
@@ -46,6 +53,7 @@ export interface ResolvedOptions {
   seed: number;
   maxContextTokens: number;
   explainCount: number;
+  repeatNonZeroBelow: number;
   simTopCount: number;
   simRandomCount: number;
   logprobs: boolean;
@@ -100,10 +108,15 @@ export function resolveOptions(opts: ScoreOptions = {}): ResolvedOptions {
     }
   }
   const temperature = opts.temperature === undefined ? 0 : opts.temperature;
+  const repeatNonZeroBelow = opts.repeatNonZeroBelow ?? REPEAT_NONZERO_BELOW;
+  if (!(repeatNonZeroBelow >= 0)) {
+    throw new Error(`Option repeatNonZeroBelow ${repeatNonZeroBelow} must be >= 0`);
+  }
   return {
     seed: opts.seed ?? 0,
     maxContextTokens: positiveInt("maxContextTokens", opts.maxContextTokens ?? 64),
     explainCount: positiveInt("explainCount", opts.explainCount ?? 10),
+    repeatNonZeroBelow,
     simTopCount: positiveInt("simTopCount", opts.simTopCount ?? 5, 0),
     simRandomCount: positiveInt("simRandomCount", opts.simRandomCount ?? 5, 0),
     logprobs: opts.logprobs ?? true,
@@ -128,6 +141,7 @@ export interface PreparedFeature {
   detectionActivating: ActivationExample[];
   detectionSilent: ActivationExample[];
   fuzzing: ActivationExample[];
+  counts: ExampleCounts;
 }
 
 function checkExamples(id: number, kind: string, examples: readonly ActivationExample[]) {
@@ -169,35 +183,65 @@ export function prepareFeature(feature: FeatureInput, o: ResolvedOptions): Prepa
   checkExamples(id, "quantile", quantiles);
   checkExamples(id, "random", feature.random ?? []);
   if (!feature.top?.length) throw new Error(`Feature ${id}: no top-activating examples`);
+  // A sequence key per example; one without `seq` is a sequence of its own.
+  const seqKey = (ex: ActivationExample, kind: string, i: number) =>
+    ex.seq === undefined ? `${kind}:${i}` : `seq:${ex.seq}`;
   const crop = (ex: ActivationExample) => cropExample(ex, o.maxContextTokens);
-  const top = feature.top.map(crop)
-    .map((ex, i) => ({ ex, i, max: maxActivation([ex]) }))
-    .sort((a, b) => b.max - a.max || a.i - b.i)
-    .map((x) => x.ex);
+  const ranked = feature.top.map(crop)
+    .map((ex, i) => ({ ex, key: seqKey(ex, "top", i), max: maxActivation([ex]), i }))
+    .sort((a, b) => b.max - a.max || a.i - b.i);
+  const topSeqs = new Set<string>();
+  const top = ranked.filter((x) => !topSeqs.has(x.key) && topSeqs.add(x.key));
   const explainSet: ActivationExample[] = [];
   const heldOutTop: ActivationExample[] = [];
-  top.forEach((ex, i) => {
-    if (i % 2 === 0 && explainSet.length < o.explainCount) explainSet.push(ex);
-    else heldOutTop.push(ex);
+  const explainSeqs = new Set<string>();
+  top.forEach(({ ex, key }, i) => {
+    if (i % 2 === 0 && explainSet.length < o.explainCount) {
+      explainSet.push(ex);
+      explainSeqs.add(key);
+    } else heldOutTop.push(ex);
   });
-  const q = quantiles.map(crop), random = (feature.random ?? []).map(crop);
+  // Held-out top sequences differ from the explainer's by construction; quantile and random
+  // examples must be checked.
+  let dropped = 0;
+  const unseen = (list: readonly ActivationExample[], kind: string) =>
+    list.filter((ex, i) => {
+      const ok = !explainSeqs.has(seqKey(ex, kind, i));
+      if (!ok) dropped++;
+      return ok;
+    }).map(crop);
+  const q = unseen(quantiles, "quantile"), random = unseen(feature.random ?? [], "random");
+  const silent = random.filter((ex) => ex.acts.every((a) => a === 0));
   const rng = (purpose: string) => rngFor(o.seed, id, purpose);
   const simulation = shuffled([
     ...heldOutTop.slice(0, o.simTopCount),
     ...sample(random, o.simRandomCount, rng("simulation-random")),
   ], rng("simulation-order"));
+  const detectionActivating = o.detection
+    ? mixActivating(heldOutTop, q, o.detection.activating, rng("detection-activating"))
+    : [];
+  const detectionSilent = o.detection
+    ? sample(silent, o.detection.silent, rng("detection-silent"))
+    : [];
+  const fuzz = o.fuzzing
+    ? mixActivating(heldOutTop, q, o.fuzzing.count, rng("fuzzing-examples"))
+    : [];
   return {
     id,
     explain: explainSet,
     heldOutTop,
     simulation,
-    detectionActivating: o.detection
-      ? mixActivating(heldOutTop, q, o.detection.activating, rng("detection-activating"))
-      : [],
-    detectionSilent: o.detection ? sample(random, o.detection.silent, rng("detection-silent")) : [],
-    fuzzing: o.fuzzing
-      ? mixActivating(heldOutTop, q, o.fuzzing.count, rng("fuzzing-examples"))
-      : [],
+    detectionActivating,
+    detectionSilent,
+    fuzzing: fuzz,
+    counts: {
+      explain: explainSet.length,
+      simulation: simulation.length,
+      detectionActivating: detectionActivating.length,
+      detectionSilent: detectionSilent.length,
+      fuzzing: fuzz.length,
+      droppedSameSequence: dropped,
+    },
   };
 }
 
@@ -219,6 +263,7 @@ function emptyScore(feature: FeatureInput, model: string): FeatureScore {
     cachedPromptTokens: 0,
     cachedCompletionTokens: 0,
     cacheKeys: [],
+    counts: null,
   };
 }
 
@@ -250,7 +295,8 @@ export async function scoreFeature(
   try {
     o = resolveOptions(opts);
     prep = prepareFeature(feature, o);
-    result.explanation = (await explain(chat, feature.id, prep.explain, o.settings)).explanation;
+    result.counts = prep.counts;
+    result.explanation = (await explain(chat, feature.id, prep.explain, o.settings, o)).explanation;
   } catch (e) {
     result.simulationNullReason = `no explanation: ${fail(e)}`;
     return result;

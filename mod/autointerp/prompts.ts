@@ -4,18 +4,21 @@
  * Explain and simulate follow Bills et al. 2023 ("Language models can explain neurons in language
  * models"): each example is written between <start> and <end>, one token a line as
  * "token<TAB>activation" with activations on the 0-10 scale of format.ts (tokens escaped so that a
- * newline token cannot break the layout). The explainer also sees the non-zero lines again (Bills'
- * "all zeros filtered out" section), and its answer continues "the main thing this feature does is
- * find". The simulator gets the explanation and the held-out tokens with "unknown" in place of the
- * value, after one fixed worked example (Bills' few-shot "vowels" feature), and writes every line
- * back with an integer ("all at once").
+ * newline token cannot break the layout). The explainer sees the non-zero lines again (Bills'
+ * "all zeros filtered out" section) only when fewer than 20% of the tokens shown have a non-zero
+ * value, Bills' rule (REPEAT_NONZERO_BELOW, configurable), and its answer continues "the main thing
+ * this feature does is find". The simulator gets the explanation and every held-out context in
+ * one prompt, tokens with "unknown" in place of the value, after one fixed worked example (Bills'
+ * few-shot "vowels" feature), and writes every line back with an integer. That is an adaptation
+ * to chat APIs, not Bills' exact method, which sends one prompt per sequence and reads the
+ * expected value from the logprobs at each "unknown" position (see simulate.ts).
  *
  * Detection and fuzzing follow delphi (Paulo et al. 2024): numbered examples of plain text, the
  * answer a Python-style list of 1s and 0s, one per example.
  *
  * @module
  */
-import { contextText, escapeToken, normaliseActs } from "./format.ts";
+import { contextText, escapeToken, nonZeroProportion, normaliseActs } from "./format.ts";
 import type { ActivationExample, ChatMessage } from "./types.ts";
 
 /** The phrase the explanation continues; simulation prompts repeat it before the explanation. */
@@ -65,10 +68,17 @@ export function formatRecord(
   return ["<start>", ...lines, "<end>"].join("\n");
 }
 
-/** Messages asking for an explanation of examples normalised against `maxAct`. */
+/** Bills et al. repeat the non-zero lines only below this fraction of non-zero tokens. */
+export const REPEAT_NONZERO_BELOW = 0.2;
+
+/**
+ * Messages asking for an explanation of examples normalised against `maxAct`; the non-zero lines
+ * are repeated when the fraction of non-zero values is below `repeatNonZeroBelow`.
+ */
 export function explainMessages(
   examples: readonly ActivationExample[],
   maxAct: number,
+  repeatNonZeroBelow = REPEAT_NONZERO_BELOW,
 ): ChatMessage[] {
   const full: string[] = [];
   const nonzero: string[] = [];
@@ -78,8 +88,11 @@ export function explainMessages(
     const keep = vals.map((v, i) => (v > 0 ? i : -1)).filter((i) => i >= 0);
     nonzero.push(formatRecord(keep.map((i) => ex.tokens[i]), keep.map((i) => vals[i])));
   }
+  const repeat = nonZeroProportion(examples, maxAct) < repeatNonZeroBelow;
   const user = `Activations:\n${full.join("\n")}\n\n` +
-    `Same activations, but with all zeros filtered out:\n${nonzero.join("\n")}\n\n` +
+    (repeat
+      ? `Same activations, but with all zeros filtered out:\n${nonzero.join("\n")}\n\n`
+      : "") +
     `Explanation of the feature's behavior: ${EXPLANATION_PREFIX}`;
   return [
     { role: "system", content: EXPLAIN_SYSTEM },

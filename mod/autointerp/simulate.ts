@@ -1,6 +1,11 @@
 /**
  * Simulate step: from the explanation alone, predict the feature's activations (0-10) on held-out
- * examples, all examples in one prompt ("all at once", Bills et al. 2023).
+ * contexts. One chat prompt holds every held-out context; the model writes a value for every
+ * token, and where the endpoint returns logprobs the value is the expected value over the
+ * candidates "0".."10" at that position, else the integer written. This is a fair adaptation to
+ * chat APIs, not Bills et al.'s (2023) method: they send one prompt per sequence with "unknown"
+ * in place of each value and read the expected value from the logprobs at each of those positions,
+ * so their simulator never sees its own earlier guesses or the other sequences.
  *
  * The answer must hold one <start>...<end> block per example, with one "token<TAB>integer" line
  * per token (blank lines ignored; the value is what follows the last tab). Anything else (a

@@ -9,10 +9,17 @@
  * @module
  */
 
-/** One context: decoded token strings and the feature's activation on each token. */
+/**
+ * One context: decoded token strings and the feature's activation on each token, and where it
+ * lies (its held-out sequence and the position of its first token) when known. The split between
+ * the explainer and the scorers is made by `seq`; examples without one count as sequences of
+ * their own.
+ */
 export interface ActivationExample {
   tokens: string[];
   acts: number[];
+  seq?: number;
+  start?: number;
 }
 
 /** Everything the scorers need to know about one feature. */
@@ -23,7 +30,11 @@ export interface FeatureInput {
   top: ActivationExample[];
   /** Contexts sampled from lower activation quantiles (optional; detection and fuzzing use them). */
   quantiles?: ActivationExample[];
-  /** Random contexts, where the feature is (mostly) silent. */
+  /**
+   * Random contexts (the features stage takes them silent over the whole window). Simulation
+   * scores them against their true activations; detection takes as negatives only those whose
+   * every activation is 0.
+   */
   random: ActivationExample[];
 }
 
@@ -50,7 +61,7 @@ export interface TokenLogprob {
 export interface DetectionOptions {
   /** Activating contexts shown (half from held-out top examples, half from quantiles). */
   activating?: number;
-  /** Silent (random) contexts shown. */
+  /** Silent contexts shown (random contexts whose every activation is 0; fewer if short). */
   silent?: number;
   /** Contexts per request. */
   batchSize?: number;
@@ -72,8 +83,14 @@ export interface ScoreOptions {
   seed?: number;
   /** Examples longer than this are cropped around their max token (3/4 of the window before). */
   maxContextTokens?: number;
-  /** Top examples shown to the explainer (every other one by rank, at most ceil(n/2)). */
+  /** Top examples shown to the explainer (every other sequence by rank, at most ceil(n/2)). */
   explainCount?: number;
+  /**
+   * The explainer sees the non-zero (token, activation) lines again after the full listing only
+   * when the fraction of non-zero scaled activations over the tokens shown is below this (Bills et
+   * al.: 0.2, the default); 0 never repeats them, anything above 1 always does.
+   */
+  repeatNonZeroBelow?: number;
   /** Held-out top examples simulated. */
   simTopCount?: number;
   /** Random examples simulated. */
@@ -130,6 +147,18 @@ export interface UsageCounts {
   cachedCompletionTokens: number;
 }
 
+/** How many contexts each step was given (after the split by sequence). */
+export interface ExampleCounts {
+  explain: number;
+  simulation: number;
+  detectionActivating: number;
+  /** Random contexts silent over the whole window; fewer than asked when too few exist. */
+  detectionSilent: number;
+  fuzzing: number;
+  /** Quantile and random contexts dropped because their sequence was shown to the explainer. */
+  droppedSameSequence: number;
+}
+
 /** What scoreFeature returns. */
 export interface FeatureScore extends UsageCounts {
   featureId: number;
@@ -146,4 +175,6 @@ export interface FeatureScore extends UsageCounts {
   errors: string[];
   /** sha-256 keys of the cache files holding this feature's prompts and responses. */
   cacheKeys: string[];
+  /** Contexts per step, or null when the examples could not be prepared. */
+  counts: ExampleCounts | null;
 }
