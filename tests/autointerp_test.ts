@@ -1,5 +1,8 @@
 /**
- * Tests of mod/autointerp/: the real `openai` client against tests/fake_openai_server.ts.
+ * Tests of mod/autointerp/: the real `openai` client against tests/fake_openai_server.ts, Bills'
+ * 0-10 scaling and 20% rule on hand-set activations, and the split between explainer and scorers
+ * (no shared sequence) on a feature that fires on runs of tokens, through the features stage's
+ * examples (mod/max_activating.ts on the cpu backend).
  *
  *   deno test --allow-net=127.0.0.1 --allow-read --allow-write tests/autointerp_test.ts
  *
@@ -30,6 +33,7 @@ import {
   EXPLAIN_SYSTEM,
   explainMessages,
   type FeatureInput,
+  featureInputsFromTable,
   type FeatureScore,
   fuzzing,
   nonZeroProportion,
@@ -37,8 +41,11 @@ import {
   parseBinaryList,
   parseExplanation,
   parseSimulation,
+  type PreparedFeature,
+  prepareFeature,
   redact,
   REPEAT_NONZERO_BELOW,
+  resolveOptions,
   retryAfterMs,
   scoreFeature,
   scoreFeatures,
@@ -46,6 +53,12 @@ import {
   simulatedValues,
 } from "../mod/autointerp/mod.ts";
 import { binaryScores, pearson } from "../mod/autointerp/score.ts";
+import * as tf from "@tensorflow/tfjs";
+import * as arrow from "apache-arrow";
+import type { ActivationRows } from "../mod/activations.ts";
+import { collectFeatureExamples, examplesTable } from "../mod/max_activating.ts";
+import { decodeParquet, encodeParquet } from "../mod/parquet.ts";
+import { disposeSae, fromArrays, type Sae } from "../mod/sae.ts";
 
 const KEY = "sk-test-SECRET123";
 const SETTINGS = { base: { temperature: 0 }, maxTokensField: "max_tokens" as const };
@@ -526,5 +539,165 @@ Deno.test("estimateRun counts prompts with tiktoken and predicts the requests se
     assertEquals(est.requests, fake.requests.length);
     assertGreater(est.promptTokens, 1000);
     assertGreater(est.maxCompletionTokens, 1000);
+  });
+});
+
+// ---- The split between explainer and scorers, on a feature that fires on runs of tokens.
+
+type Placed = { seq?: number; start?: number; tokens: readonly string[] };
+
+/** Pairs (scorer step, scorer example, explainer example) whose contexts share a token. */
+function overlaps(explain: readonly Placed[], scorers: Record<string, readonly Placed[]>) {
+  const found: string[] = [];
+  for (const [step, list] of Object.entries(scorers)) {
+    list.forEach((s, i) => {
+      assert(s.seq !== undefined && s.start !== undefined, `${step} ${i} has no place`);
+      explain.forEach((e, j) => {
+        const disjoint = s.start! + s.tokens.length <= e.start! ||
+          e.start! + e.tokens.length <= s.start!;
+        if (s.seq === e.seq && !disjoint) found.push(`${step} ${i} overlaps explainer ${j}`);
+      });
+    });
+  }
+  return found;
+}
+
+/**
+ * Held-out rows where f = ReLU(x0) fires on runs of 8 consecutive tokens: 40 sequences of 32
+ * tokens, a run at pos 10-17 whose strength grows with the sequence, and in every third sequence a
+ * weaker second run at pos 24-27.
+ */
+function runRows(): ActivationRows {
+  const nSeq = 40, T = 32, x0: number[] = [];
+  for (let q = 0; q < nSeq; q++) {
+    for (let p = 0; p < T; p++) {
+      const run = p >= 10 && p < 18 ? 1 + q / 4 + Math.min(p - 10, 17 - p) / 8 : 0;
+      x0.push(run || (q % 3 === 0 && p >= 24 && p < 28 ? 0.5 : 0));
+    }
+  }
+  return {
+    acts: Float32Array.from(x0.flatMap((x) => [x, 0])),
+    seq: Int32Array.from(x0, (_, r) => 500 + Math.floor(r / T)),
+    pos: Int32Array.from(x0, (_, r) => r % T),
+    token: Int32Array.from(x0, (_, r) => r),
+    dIn: 2,
+  };
+}
+
+const runSae = () =>
+  fromArrays({ dIn: 2, dSae: 1, architecture: "standard", l1Coefficient: 0 }, {
+    W_enc: new Float32Array([1, 0]),
+    b_enc: new Float32Array([0]),
+    W_dec: new Float32Array([1, 0]),
+    b_dec: new Float32Array([0, 0]),
+  });
+
+/** The features stage's examples.parquet for `rows`, read back as autointerp reads it. */
+async function examplesAsInputs(sae: Sae, rows: ActivationRows): Promise<FeatureInput> {
+  const { examples } = await collectFeatureExamples(sae, rows, {
+    topK: 10,
+    quantileBins: 5,
+    perQuantile: 2,
+    random: 5,
+    contextBefore: 12,
+    contextAfter: 4,
+    microBatch: 64,
+    seed: 3,
+  });
+  const text: string[][] = [];
+  for (let e = 0; e < examples.feature.length; e++) {
+    const ids = examples.contextTokens.subarray(
+      examples.contextOffsets[e],
+      examples.contextOffsets[e + 1],
+    );
+    text.push(Array.from(ids, (id) => ` t${id}`));
+  }
+  const table = examplesTable(examples).assign(
+    new arrow.Table({
+      context_text: arrow.vectorFromArray(
+        text,
+        new arrow.List(new arrow.Field("item", new arrow.Utf8(), true)),
+      ),
+    }),
+  );
+  return featureInputsFromTable(decodeParquet(encodeParquet(table))).get(0)!;
+}
+
+function scorerSets(p: PreparedFeature) {
+  return {
+    heldOutTop: p.heldOutTop,
+    simulation: p.simulation,
+    detectionActivating: p.detectionActivating,
+    detectionSilent: p.detectionSilent,
+    fuzzing: p.fuzzing,
+  };
+}
+
+Deno.test("no scorer context overlaps an explainer context for a feature that fires on runs", async () => {
+  await tf.setBackend("cpu");
+  const sae = runSae(), rows = runRows();
+  try {
+    // The checker is not vacuous: per-token top examples split every other rank, as before,
+    // give the scorer the explainer's windows shifted by a token.
+    const f = Array.from({ length: rows.seq.length }, (_, r) => Math.max(0, rows.acts[2 * r]));
+    const perToken = f.map((a, r) => ({ a, r })).sort((x, y) => y.a - x.a || x.r - y.r)
+      .slice(0, 10)
+      .map(({ r }) => ({ seq: rows.seq[r], start: rows.pos[r] - 12, tokens: Array(17).fill("x") }));
+    const naive = overlaps(perToken.filter((_, i) => i % 2 === 0), {
+      heldOutTop: perToken.filter((_, i) => i % 2 === 1),
+    });
+    assertGreater(naive.length, 0);
+
+    // The features stage's examples, through autointerp's split.
+    const input = await examplesAsInputs(sae, rows);
+    assertEquals(input.top.length, 10);
+    assertEquals(new Set(input.top.map((e) => e.seq)).size, 10);
+    const prep = prepareFeature(input, resolveOptions({ seed: 1 }));
+    assertEquals(prep.explain.length, 5);
+    assertGreater(prep.detectionSilent.length, 0);
+    assertGreater(prep.fuzzing.length, 0);
+    assertEquals(overlaps(prep.explain, scorerSets(prep)), []);
+
+    // Inputs that do not come one per sequence (per-token top examples, every window of a run)
+    // are split by sequence too.
+    const ctx = (r: number) => {
+      const lo = Math.max(r - 12, r - rows.pos[r]), hi = Math.min(r + 4, r - rows.pos[r] + 31);
+      const acts = f.slice(lo, hi + 1);
+      return { seq: rows.seq[lo], start: rows.pos[lo], tokens: acts.map((_, k) => `${k}`), acts };
+    };
+    const order = f.map((a, r) => ({ a, r })).filter((x) => x.a > 0)
+      .sort((x, y) => y.a - x.a || x.r - y.r).map((x) => x.r);
+    const perTokenInput: FeatureInput = {
+      id: 0,
+      top: order.slice(0, 20).map(ctx),
+      quantiles: order.slice(20, 60).map(ctx),
+      random: f.map((a, r) => ({ a, r })).filter((x) => x.a === 0).map((x) => ctx(x.r)),
+    };
+    const prep2 = prepareFeature(perTokenInput, resolveOptions({ seed: 1 }));
+    assertGreater(prep2.explain.length, 1);
+    assertGreater(prep2.counts.droppedSameSequence, 0);
+    assertEquals(overlaps(prep2.explain, scorerSets(prep2)), []);
+  } finally {
+    disposeSae(sae);
+  }
+});
+
+Deno.test("detection negatives are only contexts silent over the whole window, fewer if short", async () => {
+  const feature = catFeature(4);
+  // Three of the eight random contexts hold a weak firing away from their centre.
+  feature.random.forEach((ex, i) => {
+    if (i < 3) ex.acts[3] = 0.5;
+  });
+  const prep = prepareFeature(feature, resolveOptions({ seed: 0 }));
+  assertEquals(prep.counts.detectionSilent, 5);
+  assert(prep.detectionSilent.every((ex) => ex.acts.every((a) => a === 0)));
+  // Simulation still scores random contexts against their true activations, firing or not.
+  await withFake(fakeModel(catFires), async ({ client }) => {
+    const r = await scoreFeature(client(), feature, { log: quiet, fuzzing: false });
+    assertEquals(r.errors, []);
+    assertEquals(r.counts!.detectionSilent, 5);
+    // 9 activating (5 held-out top, 4 quantiles) and the 5 silent ones.
+    assertEquals(r.counts!.detectionActivating, 9);
+    assertEquals([r.detection!.n, r.detection!.tn + r.detection!.fp], [14, 5]);
   });
 });
