@@ -15,9 +15,20 @@
  * Parameters: W_enc [d_in, d_sae], b_enc [d_sae], W_dec [d_sae, d_in], b_dec [d_in]. Feature i's
  * direction is the decoder row W_dec[i, :], kept at unit norm by the trainer.
  *
- * Init (createSae): decoder rows are seeded random unit vectors (normalised Gaussians), W_enc is
- * W_decᵀ (so each feature starts reading along its own direction), b_enc = 0 and b_dec is what the
- * caller passes (the trainer passes the geometric median of a sample of inputs).
+ * Init (createSae), two recipes; b_enc = 0 and b_dec is what the caller passes (the trainer passes
+ * the geometric median of a sample of inputs) in both:
+ *   "independent" (Towards Monosemanticity 2023, the seed paper's): W_enc and W_dec drawn
+ *     independently, each as PyTorch's kaiming_uniform_ (a = 0, so gain √2) draws it in the common
+ *     replications, which call it on W_enc [d_in, d_sae] and W_dec [d_sae, d_in] in this layout.
+ *     torch takes fan_in = size(1) of a 2-D tensor, so the bounds are
+ *       W_enc [d_in, d_sae] ~ U(−√(6/d_sae), √(6/d_sae))   (fan_in = d_sae; variance 2/d_sae)
+ *       W_dec [d_sae, d_in] ~ U(−√(6/d_in),  √(6/d_in))    (fan_in = d_in), rows then → unit norm
+ *     (W_enc first, then W_dec, from one seeded Rng). The encoder does not start along the decoder,
+ *     so many features start reading directions their decoder rows do not write: more die early,
+ *     which is what resampling was invented for.
+ *   "parallel" (Gao et al. 2024, Conerly et al. 2024): decoder rows are seeded random unit vectors
+ *     (normalised Gaussians) and W_enc = W_decᵀ, so each feature starts reading along its own
+ *     direction; this prevents most dead features.
  *
  * TopK SAEs are trained on the MSE alone; the AuxK loss of Gao et al. is not implemented (dead
  * TopK features are resampled like ReLU ones instead).
@@ -36,6 +47,10 @@ import { readJson, writeJsonAtomic } from "./fsutil.ts";
 import { Rng } from "./rng.ts";
 
 export type SaeArchitecture = "standard" | "topk";
+
+/** How W_enc and W_dec start (see the module header). */
+export type SaeInit = "independent" | "parallel";
+export const SAE_INITS: readonly SaeInit[] = ["independent", "parallel"];
 
 /** File names inside an SAE folder (SAELens's cfg.json; weights named as the design card says). */
 export const SAE_WEIGHTS_FILE = "sae.safetensors";
@@ -85,32 +100,59 @@ export function validateSaeConfig(cfg: SaeConfig): SaeConfig {
   return cfg;
 }
 
-/** A new SAE with seeded unit-norm decoder rows, W_enc = W_decᵀ, b_enc = 0, b_dec as given. */
-export function createSae(cfg: SaeConfig, opts: { seed: number; bDec?: Float32Array }): Sae {
+/**
+ * A new SAE: decoder rows at unit norm, W_enc independent of W_dec ("independent", the default) or
+ * W_decᵀ ("parallel"), b_enc = 0, b_dec as given. Seeded: the same seed and init give the same SAE.
+ */
+export function createSae(
+  cfg: SaeConfig,
+  opts: { seed: number; bDec?: Float32Array; init?: SaeInit },
+): Sae {
   validateSaeConfig(cfg);
   const { dIn, dSae } = cfg;
-  const rng = new Rng(opts.seed);
-  const wDec = new Float32Array(dSae * dIn);
-  for (let i = 0; i < dSae; i++) {
-    let norm = 0;
-    for (let j = 0; j < dIn; j++) {
-      const v = rng.normal();
-      wDec[i * dIn + j] = v;
-      norm += v * v;
-    }
-    norm = Math.sqrt(norm);
-    for (let j = 0; j < dIn; j++) wDec[i * dIn + j] /= norm;
+  const init = opts.init ?? "independent";
+  if (!SAE_INITS.includes(init)) {
+    throw new Error(`SAE init "${init}" must be one of ${SAE_INITS.join(", ")}`);
   }
   const bDec = opts.bDec ?? new Float32Array(dIn);
   if (bDec.length !== dIn) {
     throw new Error(`b_dec length ${bDec.length} does not match d_in ${dIn}`);
   }
-  return fromArrays(cfg, {
-    W_enc: transposeArray(wDec, dSae, dIn),
-    b_enc: new Float32Array(dSae),
-    W_dec: wDec,
-    b_dec: bDec,
-  });
+  const rng = new Rng(opts.seed);
+  let wEnc: Float32Array, wDec: Float32Array;
+  if (init === "independent") {
+    const encBound = kaimingBound(dIn, dSae), decBound = kaimingBound(dSae, dIn);
+    wEnc = Float32Array.from({ length: dIn * dSae }, () => (2 * rng.next() - 1) * encBound);
+    wDec = unitRows(dSae, dIn, () => (2 * rng.next() - 1) * decBound);
+  } else {
+    wDec = unitRows(dSae, dIn, () => rng.normal());
+    wEnc = transposeArray(wDec, dSae, dIn);
+  }
+  return fromArrays(cfg, { W_enc: wEnc, b_enc: new Float32Array(dSae), W_dec: wDec, b_dec: bDec });
+}
+
+/**
+ * Bound of torch.nn.init.kaiming_uniform_ (a = 0, gain √2) on a torch tensor of shape
+ * [rows, cols]: fan_in = size(1) = cols, bound = gain·√(3/fan_in) = √(6/cols).
+ */
+export function kaimingBound(_rows: number, cols: number): number {
+  return Math.sqrt(6 / cols);
+}
+
+/** A [rows, cols] row-major array of draw()s, each row then scaled to unit norm. */
+function unitRows(rows: number, cols: number, draw: () => number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  for (let i = 0; i < rows; i++) {
+    let norm = 0;
+    for (let j = 0; j < cols; j++) {
+      const v = draw();
+      out[i * cols + j] = v;
+      norm += v * v;
+    }
+    norm = Math.sqrt(norm);
+    for (let j = 0; j < cols; j++) out[i * cols + j] /= norm;
+  }
+  return out;
 }
 
 /** An SAE from flat row-major arrays keyed by SAELens names (copied into new variables). */

@@ -1,6 +1,6 @@
 /**
- * Tests for mod/sae.ts, mod/sae_grads.ts and mod/geometric_median.ts on the cpu backend: known
- * answers on hand-set weights, saeGrads against tf.grad of forward(), the decoder-norm projection,
+ * Tests for mod/sae.ts, mod/sae_grads.ts and mod/geometric_median.ts on the cpu backend: the two
+ * inits (Kaiming bounds and variance, W_enc = W_decᵀ), known answers on hand-set weights, saeGrads against tf.grad of forward(), the decoder-norm projection,
  * TopK's k nonzeros, save/load round trip and errors, and the geometric median.
  *
  *   deno test --allow-read --allow-write --allow-env tests/sae_test.ts
@@ -9,11 +9,13 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import {
+  createSae,
   decode,
   disposeSae,
   encode,
   forward,
   fromArrays,
+  kaimingBound,
   loadSae,
   type Sae,
   type SaeConfig,
@@ -30,6 +32,8 @@ import {
   assertAllClose,
   assertAlmostEquals,
   assertEquals,
+  assertGreater,
+  assertLess,
   assertRejects,
   assertThrows,
 } from "./assert.ts";
@@ -63,6 +67,91 @@ function randomX(n: number, d: number, seed: number): tf.Tensor2D {
   const rng = new Rng(seed);
   return tf.tensor2d(Float32Array.from({ length: n * d }, () => rng.normal()), [n, d]);
 }
+
+Deno.test("sae createSae() independent init: Kaiming-uniform W_enc, unit W_dec rows, not W_encᵀ", async () => {
+  const [dIn, dSae] = [256, 1024];
+  const cfg: SaeConfig = { dIn, dSae, architecture: "standard", l1Coefficient: 1 };
+  const sae = createSae(cfg, { seed: 5, init: "independent" });
+  const w = await toArrays(sae);
+  // torch's kaiming_uniform_ on W_enc [d_in, d_sae]: fan_in = size(1) = d_sae.
+  const bound = kaimingBound(dIn, dSae);
+  assertAlmostEquals(bound, Math.sqrt(6 / 1024), 1e-15);
+  let max = 0, sum = 0, sq = 0;
+  for (const v of w.W_enc) {
+    max = Math.max(max, Math.abs(v));
+    sum += v;
+    sq += v * v;
+  }
+  const n = w.W_enc.length, mean = sum / n, variance = sq / n - mean * mean;
+  assert(max <= bound, `max |W_enc| ${max} exceeds the bound ${bound}`);
+  assertGreater(max, 0.99 * bound); // 262,144 draws reach the edge: not a smaller bound
+  // U(−b, b) has variance b²/3 = 2 / d_sae (Kaiming's gain √2); the estimate's sd here is 0.06%.
+  assertAlmostEquals(variance / (bound ** 2 / 3), 1, 0.02);
+  assertAlmostEquals(mean, 0, 1e-3);
+  for (let f = 0; f < dSae; f++) {
+    assertAlmostEquals(Math.hypot(...w.W_dec.subarray(f * dIn, (f + 1) * dIn)), 1, 1e-5);
+  }
+  // Independent: feature f's encoder column and decoder row are unrelated (mean |cos| of two
+  // random directions in R^256 is ~0.05; W_enc = W_decᵀ would give 1).
+  let cosSum = 0, maxDiff = 0;
+  for (let f = 0; f < dSae; f++) {
+    let dot = 0, norm = 0;
+    for (let d = 0; d < dIn; d++) {
+      const e = w.W_enc[d * dSae + f], dec = w.W_dec[f * dIn + d];
+      dot += e * dec;
+      norm += e * e;
+      maxDiff = Math.max(maxDiff, Math.abs(e - dec));
+    }
+    cosSum += Math.abs(dot) / Math.sqrt(norm);
+  }
+  assertLess(cosSum / dSae, 0.1);
+  assertGreater(maxDiff, 0.1);
+  assertAllClose(w.b_enc, new Float32Array(dSae), 0);
+  // The default init is the independent one, and the seed decides the draw.
+  const again = createSae(cfg, { seed: 5 }), other = createSae(cfg, { seed: 6 });
+  assertAllClose((await toArrays(again)).W_enc, w.W_enc, 0);
+  const otherDec = (await toArrays(other)).W_dec;
+  assertGreater(otherDec.reduce((m, v, i) => Math.max(m, Math.abs(v - w.W_dec[i])), 0), 0.1);
+  [sae, again, other].forEach(disposeSae);
+});
+
+Deno.test("sae createSae() parallel init: normalised Gaussian rows, W_enc = W_decᵀ as before", async () => {
+  const [dIn, dSae] = [8, 12];
+  const bDec = Float32Array.from({ length: dIn }, (_, d) => d / 10);
+  const sae = createSae({ dIn, dSae, architecture: "standard", l1Coefficient: 1 }, {
+    seed: 3,
+    init: "parallel",
+    bDec,
+  });
+  const w = await toArrays(sae);
+  // The init this project used before "independent" existed: row by row, d_in normals, normalised.
+  const rng = new Rng(3);
+  const expected = new Float32Array(dSae * dIn);
+  for (let f = 0; f < dSae; f++) {
+    let norm = 0;
+    for (let d = 0; d < dIn; d++) {
+      const v = rng.normal();
+      expected[f * dIn + d] = v;
+      norm += v * v;
+    }
+    for (let d = 0; d < dIn; d++) expected[f * dIn + d] /= Math.sqrt(norm);
+  }
+  assertAllClose(w.W_dec, expected, 0);
+  for (let f = 0; f < dSae; f++) {
+    for (let d = 0; d < dIn; d++) assertEquals(w.W_enc[d * dSae + f], w.W_dec[f * dIn + d]);
+  }
+  assertAllClose(w.b_dec, bDec, 0);
+  assertAllClose(w.b_enc, new Float32Array(dSae), 0);
+  disposeSae(sae);
+  assertThrows(
+    () =>
+      createSae({ dIn, dSae, architecture: "standard", l1Coefficient: 1 }, {
+        seed: 1,
+        init: "orthogonal" as "parallel",
+      }),
+    /SAE init "orthogonal" must be one of independent, parallel/,
+  );
+});
 
 Deno.test("sae encode() and decode() give the hand-computed features and reconstructions", () => {
   const sae = handSae(), x = X();
