@@ -1,17 +1,20 @@
 /**
- * Dead-feature resampling, as Anthropic describes it ("Towards Monosemanticity", appendix on
+ * Dead-feature resampling, as Anthropic describe it ("Towards Monosemanticity", appendix on
  * neuron resampling):
  *   1. the caller finds the dead features (no firing over the preceding window);
  *   2. the SAE's per-input loss, the squared reconstruction error ‖x − x̂‖² summed over d_in, is
  *      computed on a random set of inputs;
- *   3. inputs are sampled with probability ∝ loss² (the square of that loss, as the paper says;
- *      dictionary_learning uses ‖x − x̂‖² itself), one per dead feature, without replacement
- *      (Efraimidis-Spirakis keys; with replacement only for the overflow if there are more dead
- *      features than inputs with nonzero loss), from a seeded Rng;
- *   4. dead feature i gets: decoder row W_dec[i, :] = (x − b_dec) / ‖x − b_dec‖ (the input
- *      centred by b_dec, since the decoder reconstructs x − b_dec); encoder column W_enc[:, i] =
- *      that unit vector × 0.2 × the mean encoder-column norm of the alive features; b_enc[i] = 0;
- *   5. the Adam moments of every touched encoder column, decoder row and b_enc entry are zeroed.
+ *   3. inputs are sampled with probability ∝ loss² (the square of that loss, as the paper says,
+ *      i.e. ∝ ‖x − x̂‖⁴; dictionary_learning samples ∝ ‖x − x̂‖, the norm itself), one per dead
+ *      feature, without replacement (Efraimidis-Spirakis keys; with replacement only for the
+ *      overflow if there are more dead features than inputs with nonzero loss), from a seeded Rng;
+ *   4. dead feature i gets: decoder row W_dec[i, :] = x / ‖x‖ (the input itself at unit norm, as
+ *      Anthropic describe it; this project used (x − b_dec) / ‖x − b_dec‖ before);
+ *      encoder column W_enc[:, i] = that unit vector × 0.2 × the mean encoder-column norm of the
+ *      alive features; b_enc[i] = 0;
+ *   5. the Adam moments of every touched encoder column, decoder row and b_enc entry are zeroed
+ *      (the trainer also restarts its lr warm-up after each resample step, see
+ *      mod/sae_train_config.ts).
  *
  * Weights are edited on the host (a resample is rare; a round trip of the parameters is cheap next
  * to the thousands of steps between resamples) so the code is the same on every backend.
@@ -139,7 +142,6 @@ export function resampleDeadFeatures(
   event.meanPickedLoss = picked.reduce((a, i) => a + losses[i], 0) / picked.length;
 
   const x = inputsND.dataSync() as Float32Array;
-  const bDec = sae.bDecD.dataSync() as Float32Array;
   const wEnc = Float32Array.from(sae.wEncDF.dataSync() as Float32Array);
   const wDec = Float32Array.from(sae.wDecFD.dataSync() as Float32Array);
   const bEnc = Float32Array.from(sae.bEncF.dataSync() as Float32Array);
@@ -166,11 +168,11 @@ export function resampleDeadFeatures(
     const v = new Float64Array(dIn);
     let norm = 0;
     for (let d = 0; d < dIn; d++) {
-      v[d] = x[row * dIn + d] - bDec[d];
+      v[d] = x[row * dIn + d];
       norm += v[d] * v[d];
     }
     norm = Math.sqrt(norm);
-    if (norm === 0) { // the input sits exactly at b_dec: no direction to copy, keep a unit axis
+    if (norm === 0) { // an all-zero input: no direction to copy, keep a unit axis
       v[f % dIn] = 1;
       norm = 1;
     }

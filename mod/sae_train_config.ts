@@ -1,11 +1,19 @@
 /**
  * Configuration of SweepTrainer (mod/sae_trainer.ts): one SaeTrainConfig per dictionary of the
  * sweep, one SweepOptions for the stream, and the validation that fills in defaults and names the
- * value that is wrong.
+ * value that is wrong; the learning-rate schedule (lrAt) and the per-SAE seed (slotSeed).
+ *
+ * Learning-rate warm-up (dictionary_learning's StandardTrainer restarts it at every resample step):
+ * with W = warmupSteps and r the latest restart point before step s (0, or a resample step < s),
+ *   lr(s) = lr · min(1, (s − r) / W)        (s 1-based; W = 0: lr(s) = lr)
+ * so the first update after a resample at step R (step R + 1) uses lr / W. A resample happens after
+ * its step's update, and the warm-up restarts at every configured resample step, whether or not a
+ * feature was dead there, so the schedule is a function of the step alone and a resumed run needs
+ * no extra state. Adam's moments of the resampled parameters are zeroed by the resample itself.
  *
  * @module
  */
-import type { SaeArchitecture } from "./sae.ts";
+import { SAE_INITS, type SaeArchitecture, type SaeInit } from "./sae.ts";
 import type { SaeGradsFn } from "./sae_grads.ts";
 
 export interface SaeTrainConfig {
@@ -22,8 +30,12 @@ export interface SaeTrainConfig {
   resampleSteps?: number[];
   /** Steps without firing after which a feature counts as dead. */
   deadWindow?: number;
-  /** Seeds the decoder init and the resampling draws; default opts.seed + index. */
+  /** Seeds the weight init and the resampling draws; default opts.seed + index. */
   seed?: number;
+  /** "independent" (2023, default) or "parallel" (W_enc = W_decᵀ, 2024); see mod/sae.ts. */
+  init?: SaeInit;
+  /** Linear lr warm-up steps at the start and after each resample step; 0 (default) = none. */
+  warmupSteps?: number;
 }
 
 export interface SweepOptions {
@@ -54,6 +66,14 @@ export function resolveTrainConfig(
   const architecture = c.architecture ?? "standard";
   const name = c.name ?? (architecture === "topk" ? `f${c.dSae}-topk${c.k ?? ""}` : `f${c.dSae}`);
   if (!(c.lr > 0)) throw new Error(`SAE "${name}" lr "${c.lr}" must be positive`);
+  const init = c.init ?? "independent";
+  if (!SAE_INITS.includes(init)) {
+    throw new Error(`SAE "${name}" init "${init}" must be one of ${SAE_INITS.join(", ")}`);
+  }
+  const warmupSteps = c.warmupSteps ?? 0;
+  if (!Number.isInteger(warmupSteps) || warmupSteps < 0) {
+    throw new Error(`SAE "${name}" warmupSteps "${warmupSteps}" must be a non-negative integer`);
+  }
   const resampleSteps = [...(c.resampleSteps ?? [])];
   const deadWindow = c.deadWindow ?? 1000;
   if (!Number.isInteger(deadWindow) || deadWindow < 1) {
@@ -83,6 +103,38 @@ export function resolveTrainConfig(
     resampleSteps,
     deadWindow,
     seed: c.seed ?? defaultSeed,
+    init,
+    warmupSteps,
   };
   return { name, cfg };
+}
+
+/** The learning rate of the update at 1-based `step` (the schedule in the module header). */
+export function lrAt(
+  step: number,
+  cfg: { lr: number; warmupSteps: number; resampleSteps: readonly number[] },
+): number {
+  if (cfg.warmupSteps === 0) return cfg.lr;
+  let restart = 0;
+  for (const r of cfg.resampleSteps) if (r < step) restart = Math.max(restart, r);
+  return cfg.lr * Math.min(1, (step - restart) / cfg.warmupSteps);
+}
+
+/**
+ * The seed of one SAE of a sweep, from the run's seed, its init, size and replicate: a 32-bit
+ * FNV-1a hash of the four, finished with a murmur3 mix, in [0, 2³¹) (so it fits an int32 column).
+ * Deterministic; distinct slots get distinct seeds except with probability ~n²/2³² (the SAE stage
+ * checks).
+ */
+export function slotSeed(
+  seed: number,
+  slot: { init: string; size: number; replicate: number },
+): number {
+  let h = 0x811c9dc5;
+  for (const ch of `${seed}|${slot.init}|${slot.size}|${slot.replicate}`) {
+    h = Math.imul(h ^ ch.charCodeAt(0), 0x01000193);
+  }
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return ((h ^ (h >>> 16)) >>> 0) & 0x7fffffff;
 }

@@ -1,7 +1,8 @@
 /**
  * Trains several SAEs side by side from one activation stream (dictionary_learning's
  * trainSAE(trainer_configs) idea): every batch handed to step() is read once and feeds every
- * dictionary size. The trainer does not know where activations come from.
+ * dictionary size, init and seed (replicate) of the sweep: one SaeTrainConfig per SAE, each named
+ * and seeded apart. The trainer does not know where activations come from.
  *
  *   const trainer = new SweepTrainer([{ dSae: 4096, l1Coefficient: 5, lr: 1e-4 }], { dIn: 512 });
  *   for (const xBD of stream) { const logs = await trainer.step(xBD); if (logs) write(logs); }
@@ -10,9 +11,10 @@
  *
  * One step, per SAE: micro-batches (opts.microBatch rows; the wasm backend's memory is capped at
  * 4 GiB) accumulate gradients from saeGrads normalised by the full batch; the decoder-row
- * gradients lose their component along their rows; Adam (no weight decay) steps; decoder rows are
- * renormalised to 1; per-feature "last fired" steps are updated on the device (no host sync
- * except on logging, resampling and window-check steps).
+ * gradients lose their component along their rows; Adam (no weight decay) steps at the scheduled
+ * lr (lrAt in mod/sae_train_config.ts: a linear warm-up, restarted after each resample step);
+ * decoder rows are renormalised to 1; per-feature "last fired" steps are updated on the device
+ * (no host sync except on logging, resampling and window-check steps).
  *
  * b_dec of every SAE starts at the geometric median of (up to opts.medianSample rows of) the first
  * batch. A feature is dead at step s when it has not fired at steps s−window+1..s (tracked by the
@@ -54,6 +56,7 @@ import {
 import { Reservoir, type ReservoirState } from "./sae_reservoir.ts";
 import { Rng, type RngState } from "./rng.ts";
 import {
+  lrAt,
   type ResolvedTrainConfig,
   resolveTrainConfig,
   type SaeTrainConfig,
@@ -165,7 +168,7 @@ export class SweepTrainer {
     try {
       sae = createSae(
         { dIn: this.dIn, dSae: c.dSae, architecture, k: c.k, l1Coefficient: c.l1Coefficient },
-        { seed: cfg.seed, bDec: this.#bDecInit },
+        { seed: cfg.seed, bDec: this.#bDecInit, init: cfg.init },
       );
     } catch (e) {
       throw new Error(`SAE "${name}": ${(e as Error).message}`);
@@ -286,7 +289,10 @@ export class SweepTrainer {
     wDecTDF.dispose();
     const [loss, mse, l1, l0, fireCountF] = sums!;
     const gWDecFD = projectOutParallel(grads!.W_dec, sae.wDecFD);
-    adam.step({ W_enc: grads!.W_enc, b_enc: grads!.b_enc, W_dec: gWDecFD, b_dec: grads!.b_dec });
+    adam.step(
+      { W_enc: grads!.W_enc, b_enc: grads!.b_enc, W_dec: gWDecFD, b_dec: grads!.b_dec },
+      lrAt(step, slot.cfg),
+    );
     gWDecFD.dispose();
     disposeGrads(grads!);
     tf.tidy(() => {

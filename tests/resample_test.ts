@@ -1,6 +1,7 @@
 /**
  * Tests for mod/resample.ts on the cpu backend: a dead feature is rebuilt from the input with by
- * far the largest reconstruction error, with the documented encoder norm, a zero bias and zeroed
+ * far the largest reconstruction error (its decoder row the input at unit norm), with the
+ * documented encoder norm, a zero bias and zeroed
  * Adam moments, while every other parameter and moment is left alone; and the weighted sampler
  * draws in proportion to its weights.
  *
@@ -68,8 +69,10 @@ Deno.test("resample rebuilds a dead feature from the input with the largest erro
 
   assertEquals(event.inputIndices, [OUTLIER]);
   assertEquals(event.nDead, 1);
-  // Decoder row 2 = (x − b_dec) / ‖x − b_dec‖ = (0, 0, 5, 2) / √29.
-  const unit = [0, 0, 5 / Math.sqrt(29), 2 / Math.sqrt(29)];
+  // Decoder row 2 = x / ‖x‖ (the input itself, as Anthropic describe; not x − b_dec), with
+  // x = (0.1, 0, 5, 2): ‖x‖ = √29.01.
+  const r = Math.sqrt(29.01);
+  const unit = [0.1 / r, 0, 5 / r, 2 / r];
   assertAllClose(after.W_dec.subarray(2 * D, 3 * D), unit, 1e-6);
   // Encoder column 2 = unit × 0.2 × mean alive encoder norm = unit × 0.2 × (2 + 0.5) / 2.
   assertAlmostEquals(event.meanAliveEncoderNorm, 1.25, 1e-6);
