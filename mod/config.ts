@@ -93,7 +93,17 @@ export interface RunConfig {
     batchSize: number;
     /** Rows per gradient pass (the wasm backend's 4 GiB heap caps a pass's size). */
     microBatch: number;
-    /** Steps after which dead features are resampled. */
+    /**
+     * Weight inits trained side by side: "independent" (W_enc and W_dec drawn independently,
+     * Towards Monosemanticity 2023, the seed paper's) or "parallel" (W_enc = W_decᵀ, Gao et al. /
+     * Conerly et al. 2024). The first is the primary one, written to sae/f<N>/.
+     */
+    inits: ("independent" | "parallel")[];
+    /** Replicates per (init, size), each seeded apart; the first init's replicate 0 is primary. */
+    seeds: number;
+    /** Linear lr warm-up steps at the start and again after each resample step (0 = none). */
+    warmupSteps: number;
+    /** Steps after which dead features are resampled (each must be below the total steps). */
     resampleSteps: number[];
     /** Steps without firing after which a feature counts as dead. */
     deadWindow: number;
@@ -202,6 +212,9 @@ const RULES: Record<string, { int?: boolean; min?: number; max?: number; oneOf?:
   "sae.lr": { min: 0 },
   "sae.batchSize": { int: true, min: 1 },
   "sae.microBatch": { int: true, min: 1 },
+  "sae.inits": { oneOf: ["independent", "parallel"] },
+  "sae.seeds": { int: true, min: 1 },
+  "sae.warmupSteps": { int: true, min: 0 },
   "sae.resampleSteps": { int: true, min: 1 },
   "sae.deadWindow": { int: true, min: 1 },
   "sae.resampleInputs": { int: true, min: 1 },
@@ -481,6 +494,18 @@ export function validateConfig(cfg: unknown): RunConfig {
   }
   if (!c.mix.sources.some((s) => s.weight > 0)) {
     throw new Error(`Config key "mix.sources" must give at least one source a weight above 0`);
+  }
+  if (c.sae.inits.length === 0 || new Set(c.sae.inits).size !== c.sae.inits.length) {
+    throw new Error(
+      `Config key "sae.inits" must list distinct inits, at least one, got ${
+        JSON.stringify(c.sae.inits)
+      }`,
+    );
+  }
+  if (c.sae.resampleSteps.some((r, i) => i > 0 && r <= c.sae.resampleSteps[i - 1])) {
+    throw new Error(
+      `Config key "sae.resampleSteps" must be increasing, got [${c.sae.resampleSteps}]`,
+    );
   }
   return c;
 }

@@ -153,8 +153,13 @@ const demo: RunConfig = {
     lr: 1e-3,
     batchSize: 1024,
     microBatch: 1024,
-    resampleSteps: [128, 256],
-    deadWindow: 96,
+    // The paper's init; the lr warms up over 16 steps at the start and after each resample. The
+    // last resample (step 128) leaves 256 steps = 5⅓ dead windows of 48 steps before the end.
+    inits: ["independent"],
+    seeds: 1,
+    warmupSteps: 16,
+    resampleSteps: [64, 128],
+    deadWindow: 48,
     resampleInputs: 8192,
     kernel: "auto",
     logEvery: 20,
@@ -228,6 +233,8 @@ const test: RunConfig = {
     lr: 0.01,
     batchSize: 256,
     microBatch: 256,
+    // The paper's init, as in demo; a 2-step warm-up keeps the lr schedule exercised.
+    warmupSteps: 2,
     resampleSteps: [20],
     deadWindow: 10,
     resampleInputs: 1024,
@@ -272,6 +279,8 @@ const paper: RunConfig = {
     ...demo.sae,
     batchSize: 4096,
     microBatch: 2048,
+    // 20M / 4096 = 4,882 steps: the last resample (3000) leaves 3.8 dead windows before the end.
+    warmupSteps: 100,
     resampleSteps: [1000, 2000, 3000],
     deadWindow: 500,
     resampleInputs: 65536,

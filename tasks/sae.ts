@@ -3,13 +3,19 @@
  *
  *   deno task sae --preset demo [--backend wasm]
  *
- * Caches activations first if they are out of date. Reads data/<run>/activations/. Writes, per
- * size N, results/<run>/sae/f<N>/: sae.safetensors + cfg.json (SAELens layout), metrics.parquet
+ * Caches activations first if they are out of date. Reads data/<run>/activations/. Trains one SAE
+ * per (init in sae.inits, replicate < sae.seeds, size in sae.sizes), all from the same stream (each
+ * batch is read once), each seeded by slotSeed(seed, init, size, replicate). Writes, per SAE, to
+ * results/<run>/sae/f<N>/ for the primary SAE of size N (the first init, replicate 0) and to
+ * results/<run>/sae/f<N>-<init>-r<r>/ for every other (mod/paths.ts, saeDirName):
+ * sae.safetensors + cfg.json (SAELens layout, plus init, seed and replicate), metrics.parquet
  * (per logging step: loss, mse, fve, l1, l0, dead fraction, resample events, tokens/s),
  * resamples.parquet (one row per resampling event) and feature_stats.parquet (per feature, on the
  * held-out shard: firing count, density, mean and max activation); and results/<run>/sae/
- * summary.parquet (per size: held-out fve, mse, L0, dead fraction, tokens/s). Checkpoints every
- * sae.checkpointEvery steps; rerunning after a kill resumes there.
+ * summary.parquet (one row per SAE: name, size, init, replicate, seed, held-out fve, mse, L0,
+ * dead fraction, tokens/s, ...). Checkpoints every sae.checkpointEvery steps; rerunning after a
+ * kill resumes there. Before training it checks that every resample step comes before the last
+ * step, and warns when fewer than 2 dead windows follow the last resample.
  *
  * @module
  */
@@ -20,7 +26,7 @@ import { fmtInt, log, runMain, type TaskSpec, TENSOR_OPTIONS } from "../mod/cli.
 import { pick, type RunConfig } from "../mod/config.ts";
 import { initBackend } from "../mod/backend.ts";
 import { writeParquet } from "../mod/parquet.ts";
-import { runPaths } from "../mod/paths.ts";
+import { runPaths, type SaeSlot, saeSlots } from "../mod/paths.ts";
 import { runStage, type StageResult } from "../mod/stage.ts";
 import { stageMain } from "../mod/task.ts";
 import { hashJson } from "../mod/hash.ts";
@@ -33,7 +39,7 @@ import {
 } from "../mod/activations.ts";
 import { ActivationStream } from "../mod/activation_stream.ts";
 import { type SaeStepMetrics, SweepTrainer } from "../mod/sae_trainer.ts";
-import type { SaeTrainConfig } from "../mod/sae_train_config.ts";
+import { type SaeTrainConfig, slotSeed } from "../mod/sae_train_config.ts";
 import {
   readSweepCheckpoint,
   SWEEP_STATE_JSON,
@@ -61,18 +67,48 @@ export const SAE_FILES = {
   featureStats: "feature_stats.parquet",
 };
 
-function trainConfigs(cfg: RunConfig): SaeTrainConfig[] {
+/** One SweepTrainer config per SAE slot, in saeSlots() order. */
+function trainConfigs(cfg: RunConfig, slots: SaeSlot[]): SaeTrainConfig[] {
   const s = cfg.sae, topk = s.architecture === "topk";
-  return s.sizes.map((dSae) => ({
-    dSae,
-    name: `f${dSae}`,
+  return slots.map((slot) => ({
+    dSae: slot.size,
+    name: slot.name,
     architecture: topk ? "topk" : "standard",
     k: topk ? s.k : undefined,
     l1Coefficient: topk ? 0 : s.l1Coefficient,
     lr: s.lr,
+    warmupSteps: s.warmupSteps,
     resampleSteps: s.resampleSteps,
     deadWindow: s.deadWindow,
+    init: slot.init as SaeTrainConfig["init"],
+    seed: slotSeed(cfg.seed, slot),
   }));
+}
+
+/**
+ * The resample schedule against the run's length, known only once the activations are counted:
+ * a resample step at or past the last step would never run (an error naming the key), and a last
+ * resample followed by fewer than 2 dead windows leaves its features too little time to prove
+ * themselves alive before the end (a warning).
+ */
+export function checkResampleSchedule(
+  s: { resampleSteps: number[]; deadWindow: number },
+  steps: number,
+): string | null {
+  const late = s.resampleSteps.filter((r) => r >= steps);
+  if (late.length > 0) {
+    throw new Error(
+      `Config key "sae.resampleSteps" [${s.resampleSteps}] has step ${late[0]}, at or past ` +
+        `the run's ${steps} steps (activations / sae.batchSize)`,
+    );
+  }
+  const last = s.resampleSteps.at(-1);
+  if (last === undefined) return null;
+  const windows = (steps - last) / s.deadWindow;
+  return windows < 2
+    ? `sae: warning: only ${windows.toFixed(1)} dead windows (sae.deadWindow ${s.deadWindow}) ` +
+      `follow the last resample at step ${last} of ${steps}`
+    : null;
 }
 
 function pct(x: number): string {
@@ -110,7 +146,8 @@ export async function run(
     (_, i) => join(paths.activationsDir, trainShardName(i)),
   );
   const heldout = join(paths.activationsDir, HELDOUT_FILE);
-  const dirs = s.sizes.map((n) => paths.saeDir(n));
+  const slots = saeSlots(s);
+  const dirs = slots.map((slot) => paths.saeDir(slot.size, slot));
   const saeRoot = join(paths.results, "sae");
   const ckptDir = join(saeRoot, "checkpoint");
   const outputs = [
@@ -144,12 +181,18 @@ export async function run(
       }
       // "auto": with matmuls on a native BLAS the dense gradients beat the sparse host loops at
       // every L0 measured (tests/bench/compare.ts); on XNNPACK the sparse ones win below ~1% density.
+      const note = checkResampleSchedule(s, steps);
+      if (note) log(note);
+      const seeds = trainConfigs(cfg, slots).map((c) => c.seed!);
+      if (new Set(seeds).size !== seeds.length) {
+        throw new Error(`Config key "seed" ${cfg.seed} gives two SAEs the same derived seed`);
+      }
       const gradsFn = s.kernel === "dense" || (s.kernel === "auto" && backend.blas)
         ? saeGrads
         : s.kernel === "sparse"
         ? saeGradsSparse
         : adaptiveSaeGrads();
-      const trainer = new SweepTrainer(trainConfigs(cfg), {
+      const trainer = new SweepTrainer(trainConfigs(cfg, slots), {
         dIn,
         microBatch: s.microBatch,
         logEvery: s.logEvery,
@@ -175,10 +218,9 @@ export async function run(
         }
       }
       log(
-        `sae: ${s.sizes.length} SAEs (${
-          s.sizes.join(", ")
-        } features, ${s.architecture}) on d_in ${dIn}; ` +
-          `${steps} steps of ${s.batchSize} rows (${
+        `sae: ${slots.length} SAEs (${s.sizes.join(", ")} features, ${s.architecture}; ` +
+          `init ${s.inits.join(", ")}; ${s.seeds} seed${s.seeds > 1 ? "s" : ""} each) ` +
+          `on d_in ${dIn}; ${steps} steps of ${s.batchSize} rows (${
             fmtInt(steps * s.batchSize)
           } tokens) on ${backend.name}`,
       );
@@ -249,7 +291,7 @@ export async function run(
       );
       const summary = [];
       for (let i = 0; i < trainer.slots.length; i++) {
-        const slot = trainer.slots[i], dir = dirs[i];
+        const slot = trainer.slots[i], dir = dirs[i], id = slots[i];
         const { eval: ev, stats } = evaluateSae(slot.sae, held.acts, s.microBatch);
         await saveSae(dir, slot.sae, {
           model_name: `results/${cfg.run}/transformer/model.safetensors`,
@@ -260,7 +302,13 @@ export async function run(
           activations:
             `MLP post-activation (ReLU output, width ${dIn}) of the one-layer transformer`,
           train_tokens: trainer.tokens,
-          seed: cfg.seed,
+          init: id.init,
+          seed: slot.cfg.seed,
+          run_seed: cfg.seed,
+          replicate: id.replicate,
+          warmup_steps: s.warmupSteps,
+          resample_steps: s.resampleSteps,
+          dead_window: s.deadWindow,
         });
         await writeParquet(join(dir, SAE_FILES.metrics), arrow.tableFromJSON(rows[slot.name]));
         const events = slot.events.map((e) => ({
@@ -290,9 +338,14 @@ export async function run(
         );
         const dead = stats.count.filter((c) => c === 0).length;
         const row = {
+          name: slot.name,
           size: slot.cfg.dSae,
+          init: id.init,
+          replicate: id.replicate,
+          seed: slot.cfg.seed,
           architecture: slot.cfg.architecture,
           heldout_tokens: nHeld,
+          density_resolution: 1 / nHeld,
           fve: ev.fve,
           mse: ev.mse,
           l0: ev.l0,
@@ -305,18 +358,41 @@ export async function run(
         };
         summary.push(row);
         log(
-          `sae: f${row.size}: held-out fve ${row.fve.toFixed(3)}, L0 ${row.l0.toFixed(1)}, dead ${
+          `sae: ${row.name}: held-out fve ${row.fve.toFixed(3)}, L0 ${row.l0.toFixed(1)}, dead ${
             (100 * row.dead_fraction).toFixed(1)
           }% ` +
             `(never fired in ${fmtInt(nHeld)} tokens), ${fmtInt(row.tokens_per_s)} tokens/s`,
         );
       }
       trainer.dispose();
-      await writeParquet(join(saeRoot, "summary.parquet"), arrow.tableFromJSON(summary));
+      await writeParquet(join(saeRoot, "summary.parquet"), summaryTable(summary));
       await Deno.remove(ckptDir, { recursive: true }).catch(() => {});
       return { steps, heldoutTokens: nHeld, backend: backend.name, summary };
     },
   });
+}
+
+type SummaryRow = {
+  name: string;
+  size: number;
+  init: string;
+  replicate: number;
+  seed: number;
+  architecture: string;
+} & Record<string, number | string>;
+
+/** summary.parquet: utf8 names, int32 size / replicate / seed, float64 for every other number. */
+function summaryTable(rows: SummaryRow[]): arrow.Table {
+  const cols: Record<string, arrow.Vector> = {};
+  for (const key of Object.keys(rows[0])) {
+    const values = rows.map((r) => r[key]);
+    cols[key] = typeof values[0] === "string"
+      ? arrow.vectorFromArray(values as string[], new arrow.Utf8())
+      : ["size", "replicate", "seed"].includes(key)
+      ? arrow.makeVector(Int32Array.from(values as number[]))
+      : arrow.makeVector(Float64Array.from(values as number[]));
+  }
+  return new arrow.Table(cols);
 }
 
 function emptyResamples(): arrow.Table {

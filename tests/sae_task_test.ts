@@ -1,10 +1,111 @@
-import { assert, assertAllClose, assertEquals } from "./assert.ts";
+/**
+ * Tests for tasks/sae.ts: the activation cache, then the SAE sweep of the test preset with 2 inits
+ * × 2 seeds × 2 sizes (8 SAEs from one stream): folder names, files, cfg.json provenance, the
+ * one-row-per-SAE summary, and a SIGKILLed run resumed to the same weights; plus the config checks
+ * of sae.inits and the resample schedule against the run's length.
+ *
+ *   deno test -A tests/sae_task_test.ts
+ *
+ * @module
+ */
+import { assert, assertAllClose, assertEquals, assertGreater, assertThrows } from "./assert.ts";
 import { readParquet } from "../mod/parquet.ts";
 import { readSafetensors } from "../mod/safetensors.ts";
 import { readActivationShard } from "../mod/activations.ts";
+import { loadConfig } from "../mod/config.ts";
+import { saeDirName, saeSlots } from "../mod/paths.ts";
+import { checkResampleSchedule } from "../tasks/sae.ts";
 import { copyTree, killWhen, runTask, taskCommand } from "./helpers.ts";
 
-const ARGS = ["--preset", "test", "--set", "dataDir=data", "--set", "resultsDir=results"];
+const ARGS = [
+  "--preset",
+  "test",
+  "--set",
+  "dataDir=data",
+  "--set",
+  "resultsDir=results",
+  "--set",
+  "sae.seeds=2",
+  "--set",
+  'sae.inits=["independent","parallel"]',
+];
+const SAE_FILES = [
+  "cfg.json",
+  "feature_stats.parquet",
+  "metrics.parquet",
+  "resamples.parquet",
+  "sae.safetensors",
+];
+/** The contract other stages rely on: primary f<N>, the rest f<N>-<init>-r<r>. */
+const FOLDERS = [
+  ["f64", 64, "independent", 0],
+  ["f128", 128, "independent", 0],
+  ["f64-independent-r1", 64, "independent", 1],
+  ["f128-independent-r1", 128, "independent", 1],
+  ["f64-parallel-r0", 64, "parallel", 0],
+  ["f128-parallel-r0", 128, "parallel", 0],
+  ["f64-parallel-r1", 64, "parallel", 1],
+  ["f128-parallel-r1", 128, "parallel", 1],
+] as const;
+const SUMMARY_COLUMNS = [
+  "name",
+  "size",
+  "init",
+  "replicate",
+  "seed",
+  "architecture",
+  "heldout_tokens",
+  "density_resolution",
+  "fve",
+  "mse",
+  "l0",
+  "l1",
+  "dead_fraction",
+  "alive",
+  "resample_events",
+  "train_tokens",
+  "tokens_per_s",
+];
+
+Deno.test("sae saeSlots() and saeDirName() name the primary f<N> and the rest f<N>-<init>-r<r>", () => {
+  const slots = saeSlots({ sizes: [64, 128], inits: ["independent", "parallel"], seeds: 2 });
+  assertEquals(
+    slots.map((s) => [s.name, s.size, s.init, s.replicate]),
+    FOLDERS.map((f) => [...f]),
+  );
+  assertEquals(slots.filter((s) => s.primary).map((s) => s.name), ["f64", "f128"]);
+  assertEquals(saeDirName(4096), "f4096");
+  assertEquals(saeDirName(4096, { init: "parallel", replicate: 0 }), "f4096-parallel-r0");
+});
+
+Deno.test("sae config: sae.inits takes known, distinct inits; the resample schedule fits the run", async () => {
+  const cfg = await loadConfig({ preset: "demo" });
+  assertEquals([cfg.sae.inits, cfg.sae.seeds, cfg.sae.warmupSteps], [["independent"], 1, 16]);
+  assertEquals((await loadConfig({ preset: "paper" })).sae.inits, ["independent"]);
+  const bad = async (set: string, re: RegExp) => {
+    let err: Error | null = null;
+    await loadConfig({ preset: "test", set: [set] }).catch((e) => (err = e));
+    assert(err !== null && re.test((err as Error).message), `${set}: ${err}`);
+  };
+  await bad('sae.inits=["kaiming"]', /"sae\.inits\[0\]" must be one of independent, parallel/);
+  await bad("sae.inits=[]", /"sae\.inits" must list distinct inits, at least one/);
+  await bad('sae.inits=["parallel","parallel"]', /"sae\.inits" must list distinct inits/);
+  await bad("sae.seeds=0", /"sae\.seeds" must be at least 1/);
+  await bad("sae.warmupSteps=-1", /"sae\.warmupSteps" must be at least 0/);
+  await bad("sae.resampleSteps=[30,20]", /"sae\.resampleSteps" must be increasing/);
+  // Known only at the stage's start: the run's steps. The demo's 384 steps: 5.3 windows, quiet.
+  assertEquals(checkResampleSchedule({ resampleSteps: [64, 128], deadWindow: 48 }, 384), null);
+  assertEquals(checkResampleSchedule({ resampleSteps: [], deadWindow: 48 }, 384), null);
+  assert(
+    /only 1\.2 dead windows .* last resample at step 20 of 32/.test(
+      checkResampleSchedule({ resampleSteps: [20], deadWindow: 10 }, 32)!,
+    ),
+  );
+  assertThrows(
+    () => checkResampleSchedule({ resampleSteps: [20, 32], deadWindow: 10 }, 32),
+    /Config key "sae\.resampleSteps" \[20,32\] has step 32, at or past the run's 32 steps/,
+  );
+});
 
 async function checkpointStep(dir: string): Promise<number> {
   try {
@@ -14,7 +115,7 @@ async function checkpointStep(dir: string): Promise<number> {
   }
 }
 
-Deno.test("activations, then the SAE sweep: files, layout, and resume after a kill", async () => {
+Deno.test("activations, then an SAE sweep of 2 inits x 2 seeds: 8 folders and summary rows, and resume", async () => {
   const a = await Deno.makeTempDir({ prefix: "rtd-sae-" });
   const b = await Deno.makeTempDir({ prefix: "rtd-sae-" });
   try {
@@ -36,6 +137,9 @@ Deno.test("activations, then the SAE sweep: files, layout, and resume after a ki
 
     const unbroken = await runTask("sae", ARGS, undefined, a);
     assertEquals(unbroken.code, 0, unbroken.stderr);
+    // The test preset's last resample (step 20 of 32) leaves 1.2 windows of 10: a warning.
+    assert(/sae: warning: only 1\.2 dead windows/.test(unbroken.stderr), unbroken.stderr);
+    assert(/sae: 8 SAEs \(64, 128 features/.test(unbroken.stderr), unbroken.stderr);
     assert(/f64 +resampled \d+ dead features at step 20/.test(unbroken.stderr), unbroken.stderr);
     assert(
       /f64 +10 steps after the resample at step 20: \d+ of the \d+ resampled features fired again/
@@ -43,8 +147,17 @@ Deno.test("activations, then the SAE sweep: files, layout, and resume after a ki
       unbroken.stderr,
     );
 
-    for (const n of [64, 128]) {
-      const dir = `${a}/results/test/sae/f${n}`;
+    const folders = [];
+    for await (const e of Deno.readDir(`${a}/results/test/sae`)) {
+      if (e.isDirectory) folders.push(e.name);
+    }
+    assertEquals(folders.sort(), FOLDERS.map((f) => f[0]).sort());
+    const seeds = new Set<number>();
+    for (const [name, n, init, replicate] of FOLDERS) {
+      const dir = `${a}/results/test/sae/${name}`;
+      const files = [];
+      for await (const e of Deno.readDir(dir)) files.push(e.name);
+      assertEquals(files.sort(), SAE_FILES, `${name} holds exactly the SAE files`);
       const cfg = JSON.parse(await Deno.readTextFile(`${dir}/cfg.json`));
       assertEquals([cfg.d_in, cfg.d_sae, cfg.architecture, cfg.hook_name], [
         128,
@@ -52,6 +165,9 @@ Deno.test("activations, then the SAE sweep: files, layout, and resume after a ki
         "standard",
         "blocks.0.mlp.hook_post",
       ]);
+      assertEquals([cfg.init, cfg.replicate, cfg.run_seed], [init, replicate, 0]);
+      assert(Number.isInteger(cfg.seed), `${name} records its seed`);
+      seeds.add(cfg.seed);
       const w = await readSafetensors(`${dir}/sae.safetensors`);
       assertEquals(w.tensors.W_enc.shape, [128, n]);
       assertEquals(w.tensors.W_dec.shape, [n, 128]);
@@ -68,8 +184,27 @@ Deno.test("activations, then the SAE sweep: files, layout, and resume after a ki
       const events = await readParquet(`${dir}/resamples.parquet`);
       assertEquals(events.numRows, 1);
     }
+    assertEquals(seeds.size, 8);
+    // Distinct seeds (and inits) give different weights.
+    const w0 = await readSafetensors(`${a}/results/test/sae/f64/sae.safetensors`);
+    const w1 = await readSafetensors(`${a}/results/test/sae/f64-independent-r1/sae.safetensors`);
+    const d0 = w0.tensors.W_dec.data as Float32Array, d1 = w1.tensors.W_dec.data as Float32Array;
+    assertGreater(d0.reduce((m, v, i) => Math.max(m, Math.abs(v - d1[i])), 0), 0.1);
+
     const summary = await readParquet(`${a}/results/test/sae/summary.parquet`);
-    assertEquals(Array.from(summary.getChild("size")!.toArray()), [64, 128]);
+    assertEquals(summary.schema.fields.map((f) => f.name), SUMMARY_COLUMNS);
+    assertEquals(summary.numRows, 8);
+    const col = (c: string) => Array.from(summary.getChild(c)!, (v) => v as number | string);
+    assertEquals(col("name"), FOLDERS.map((f) => f[0]));
+    assertEquals(col("size"), FOLDERS.map((f) => f[1]));
+    assertEquals(col("init"), FOLDERS.map((f) => f[2]));
+    assertEquals(col("replicate"), FOLDERS.map((f) => f[3]));
+    assertEquals(new Set(col("seed")).size, 8);
+    assertEquals(String(summary.schema.fields[0].type), "Utf8");
+    assertEquals(String(summary.schema.fields[1].type), "Int32");
+    col("density_resolution").forEach((r, i) =>
+      assertEquals(r, 1 / (col("heldout_tokens")[i] as number))
+    );
 
     const ckpt = `${b}/results/test/sae/checkpoint`;
     const killed = await killWhen(
@@ -80,16 +215,16 @@ Deno.test("activations, then the SAE sweep: files, layout, and resume after a ki
     const resumed = await runTask("sae", ARGS, undefined, b);
     assertEquals(resumed.code, 0, resumed.stderr);
     assert(/resuming from the checkpoint at step (8|16|24)/.test(resumed.stderr), resumed.stderr);
-    for (const n of [64, 128]) {
-      const wa = await readSafetensors(`${a}/results/test/sae/f${n}/sae.safetensors`);
-      const wb = await readSafetensors(`${b}/results/test/sae/f${n}/sae.safetensors`);
+    for (const [name] of FOLDERS) {
+      const wa = await readSafetensors(`${a}/results/test/sae/${name}/sae.safetensors`);
+      const wb = await readSafetensors(`${b}/results/test/sae/${name}/sae.safetensors`);
       assertAllClose(
         wb.tensors.W_dec.data as Float32Array,
         wa.tensors.W_dec.data as Float32Array,
         1e-5,
       );
-      const ma = await readParquet(`${a}/results/test/sae/f${n}/metrics.parquet`);
-      const mb = await readParquet(`${b}/results/test/sae/f${n}/metrics.parquet`);
+      const ma = await readParquet(`${a}/results/test/sae/${name}/metrics.parquet`);
+      const mb = await readParquet(`${b}/results/test/sae/${name}/metrics.parquet`);
       assertAllClose(
         mb.getChild("mse")!.toArray() as Float64Array,
         ma.getChild("mse")!.toArray() as Float64Array,
