@@ -154,6 +154,8 @@ export async function loadRunSummary(
     numbers(fs, "size", fl).map((n, i) => [n, numbers(fs, "loss_recovered", fl)[i]]),
   );
   const arch = stringCol(s, "architecture", sl);
+  // One row per trained SAE (replicates, other inits): the table shows each size's primary f<N>.
+  const names = s.schema.fields.some((f) => f.name === "name") ? stringCol(s, "name", sl) : null;
   const [size, l0, fve, dead, alive, held, tps] = [
     "size",
     "l0",
@@ -173,7 +175,7 @@ export async function loadRunSummary(
     alive: alive[i],
     heldoutTokens: held[i],
     tokensPerS: tps[i],
-  })).sort((a, b) => a.size - b.size);
+  })).filter((r, i) => !names || names[i] === `f${r.size}`).sort((a, b) => a.size - b.size);
 
   const sc = await readParquet(paths.scaling);
   const scl = `Scaling "${paths.scaling}"`;
