@@ -9,8 +9,10 @@
  *             example's sequence (what autointerp scoring needs)
  *   random    up to `random` rows whose whole context window is silent for the feature (every
  *             context activation 0), at most one per sequence and none from a top or quantile
- *             example's sequence: a seeded uniform sample (fewer when too few can be found;
- *             stats.random counts them)
+ *             example's sequence: a seeded uniform sample. When too few such windows are found
+ *             (a dense feature), rows silent at the centre only fill the rest, so that the report
+ *             still shows `random` contexts; stats.silentWindows counts the wholly silent ones,
+ *             and autointerp takes only those as detection negatives
  *
  * with each example's context (the rows of the same sequence from pos − contextBefore to
  * pos + contextAfter, clipped to the sequence) and the feature's activation on every context
@@ -123,8 +125,8 @@ export interface ExampleFeatureStats {
   density: Float64Array;
   meanActivation: Float64Array;
   maxActivation: Float32Array;
-  /** Random (silent-window) examples found, at most options.random. */
-  random: Int32Array;
+  /** Random examples silent over their whole window, at most options.random. */
+  silentWindows: Int32Array;
 }
 
 function checkOptions(o: ExampleOptions, dSae: number): number[] {
@@ -276,7 +278,7 @@ export async function collectFeatureExamples(
         density,
         meanActivation,
         maxActivation: peak,
-        random: found,
+        silentWindows: found,
       },
     };
   } finally {
@@ -287,7 +289,8 @@ export async function collectFeatureExamples(
 /**
  * Keeps every top and quantile example and, per feature, up to `random` of its random candidates:
  * in a seeded order, those whose context activations are all 0 and whose sequence is unused (one
- * per sequence). Kept random examples stay in row order and are ranked in it.
+ * per sequence), then, if short, the others with an unused sequence. Kept random examples stay in
+ * row order and are ranked in it; `found` counts the wholly silent ones.
  */
 function pickSilent(
   ex: FeatureExamples,
@@ -304,13 +307,18 @@ function pickSilent(
   }
   bySlot.forEach((cands, s) => {
     const rng = new Rng(deriveSeed(opts.seed, `random-pick:${features[s]}`));
-    for (const e of rng.shuffle(cands.slice()) as number[]) {
-      if (found[s] >= opts.random) break;
-      if (usedSeqs[s].has(ex.seq[e])) continue;
-      const acts = ex.contextActs.subarray(ex.contextOffsets[e], ex.contextOffsets[e + 1]);
-      if (acts.some((a) => a !== 0)) continue;
-      usedSeqs[s].add(ex.seq[e]);
-      keep[e] = 1, found[s]++;
+    const order = rng.shuffle(cands.slice()) as number[];
+    const silent = (e: number) =>
+      ex.contextActs.subarray(ex.contextOffsets[e], ex.contextOffsets[e + 1]).every((a) => a === 0);
+    let taken = 0;
+    for (const wholly of [true, false]) {
+      for (const e of order) {
+        if (taken >= opts.random) break;
+        if (keep[e] || usedSeqs[s].has(ex.seq[e]) || (wholly && !silent(e))) continue;
+        usedSeqs[s].add(ex.seq[e]);
+        keep[e] = 1, taken++;
+        if (wholly) found[s]++;
+      }
     }
   });
   const rank = Int32Array.from(ex.rank), nextRandom = new Int32Array(features.length);

@@ -184,8 +184,8 @@ export async function run(
           },
         });
 
-        // Max-activating, quantile and silent-window examples, at most one per sequence each, with
-        // every context token's activation.
+        // Max-activating, quantile and random (silent-window first) examples, at most one per
+        // sequence each, with every context token's activation.
         const { examples, stats: exStats } = await collectFeatureExamples(s, held, {
           topK: fc.topK,
           quantileBins: fc.quantileBins,
@@ -242,7 +242,7 @@ export async function run(
           dead_or_ultra_low_fraction: hist.deadOrUltraLowFraction,
           examples: examples.feature.length,
           // Features with fewer silent-window random contexts than features.random asks for.
-          random_short_features: exStats.random.filter((r) => r < fc.random).length,
+          random_short_features: exStats.silentWindows.filter((r) => r < fc.random).length,
           clean_loss: lr.cleanLoss,
           sae_loss: lr.saeLoss,
           zero_ablation_loss: lr.zeroAblationLoss,
