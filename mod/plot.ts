@@ -22,6 +22,7 @@ export {
   densityOverlayChart,
   logDensityChart,
   scalingChart,
+  type ScalingFitLine,
   type ScalingPoint,
   type SizedHistogram,
 } from "./plot_density.ts";

@@ -1,15 +1,15 @@
 /**
  * The seed paper's density charts as Vega-Lite specs rendered to SVG (see mod/plot_render.ts):
  * superimposed normalised density histograms of every SAE size with the "dead / ultra-low" bar on
- * the left, one histogram per size, the log histogram of density > 0, and the scaling of the alive
- * fraction with SAE size beside its power-law fit. Every density chart prints the resolution of
+ * the left, one histogram per size, the log histogram of density > 0, and the scaling of the dead /
+ * ultra-low fraction and of L0 with SAE size, per initialisation, with fitted lines and bands. Every density chart prints the resolution of
  * the token count (1 / tokens) in its subtitle.
  *
  * @module
  */
 import type * as vl from "vega-lite";
 import { type DensityHistogram, log10Histogram, resolutionNote } from "./density.ts";
-import { agreesWithPaper, powerLawAt, type PowerLawFit } from "./fit.ts";
+import { lineBand, type LineFit } from "./fit.ts";
 import { type Chart, renderChart, SIZE_COLORS } from "./plot_render.ts";
 
 export interface SizedHistogram {
@@ -17,12 +17,14 @@ export interface SizedHistogram {
   hist: DensityHistogram;
 }
 
+/** One trained SAE on the scaling chart. */
 export interface ScalingPoint {
+  name: string;
+  init: string;
   size: number;
-  aliveFraction: number;
-  alive: number;
-  /** Mean number of features active per token (L0); with it, the chart adds L0 / size and L0. */
-  l0?: number;
+  l0: number;
+  /** Never fired, or density below the ultra-low threshold (see mod/scaling.ts). */
+  deadOrUltraLowFraction: number;
 }
 
 const X_DENSITY_TITLE = "feature density (fraction of tokens, log scale)";
@@ -162,58 +164,53 @@ export async function logDensityChart(
   return await renderChart(spec);
 }
 
-/** One log-log panel: points of `field` against size, and the fitted power law when given. */
-function powerLawPanel(
-  name: string,
-  points: Record<string, number>[],
-  field: string,
-  title: string,
-  xAxis: unknown,
-  fit?: PowerLawFit,
-) {
-  const sizes = points.map((p) => p.size).sort((a, b) => a - b);
-  const minS = sizes[0], maxS = sizes[sizes.length - 1];
-  const layers: unknown[] = [{
-    data: { values: points },
-    mark: { type: "point", filled: true, size: 70, color: SIZE_COLORS[0] },
-    encoding: {
-      x: xAxis,
-      y: { field, type: "quantitative", title, scale: { type: "log", nice: false } },
-    },
-  }];
-  if (fit) {
-    const rows = Array.from({ length: 21 }, (_, i) => {
-      const size = minS * (maxS / minS) ** (i / 20);
-      return { size, [field]: powerLawAt(fit, size) };
-    });
-    layers.push({
-      data: { values: rows },
-      mark: { type: "line", color: SIZE_COLORS[1], strokeDash: [6, 3] },
-      encoding: { x: xAxis, y: { field, type: "quantitative" } },
-    });
-  }
-  return { name, width: 300, height: 220, layer: layers };
+/** One fit line of the scaling chart: `y = intercept + slope · log10(size)` (log10 L0 for L0). */
+export interface ScalingFitLine {
+  init: string;
+  statistic: "l0" | "dead_or_ultra_low_fraction";
+  fit: LineFit;
+  verdict: string;
 }
 
-function slopeText(label: string, fit?: PowerLawFit): string {
-  if (!fit) return `${label}: no fit`;
-  return `${label}: slope ${fit.slope.toFixed(3)} (${Math.round(fit.ci.level * 100)}% CI ` +
-    `${fit.ci.low.toFixed(3)} to ${fit.ci.high.toFixed(3)}), R² ${fit.r2.toFixed(3)}`;
+/** Draws `fit` over [minS, maxS] with its confidence band; `exp` maps the fitted value to y. */
+function fitRows(
+  fits: ScalingFitLine[],
+  statistic: ScalingFitLine["statistic"],
+  minS: number,
+  maxS: number,
+  exp: (v: number) => number,
+) {
+  return fits.filter((f) => f.statistic === statistic).flatMap((f) =>
+    Array.from({ length: 25 }, (_, i) => {
+      const size = minS * (maxS / minS) ** (i / 24);
+      const b = lineBand(f.fit, Math.log10(size));
+      const banded = Number.isFinite(b.low) && Number.isFinite(b.high);
+      return {
+        init: f.init,
+        size,
+        y: exp(b.y),
+        ...(banded ? { low: exp(b.low), high: exp(b.high) } : {}),
+      };
+    })
+  );
 }
 
 /**
- * How density scales with SAE size: the fraction of features alive (log-log, with its fit) and
- * the alive count; with L0 given, also the fraction of features active per token (L0 / size,
- * log-log, with `activeFit`) and L0 itself, the paper's "number of active features".
+ * How the paper's two scaling claims look in this run, per initialisation (colour): the dead or
+ * ultra-low fraction against size (linear y) and L0 against size (log y), each with every
+ * replicate SAE as a point and the fitted line with its 95% confidence band (tasks/scaling.ts fits
+ * the per-size means, see mod/scaling.ts). The subtitle states each verdict with its interval;
+ * `deadLabel` names the dead class with its resolution.
  */
 export async function scalingChart(
   points: ScalingPoint[],
-  fit?: PowerLawFit,
-  activeFit?: PowerLawFit,
+  fits: ScalingFitLine[] = [],
+  opts: { deadLabel?: string } = {},
 ): Promise<Chart> {
-  if (points.length === 0) throw new Error("Scaling chart needs at least one SAE size");
-  const sizes = points.map((p) => p.size).sort((a, b) => a - b);
+  if (points.length === 0) throw new Error("Scaling chart needs at least one SAE");
+  const sizes = [...new Set(points.map((p) => p.size))].sort((a, b) => a - b);
   const minS = sizes[0], maxS = sizes[sizes.length - 1];
+  const inits = [...new Set(points.map((p) => p.init))];
   const xAxis = {
     field: "size",
     type: "quantitative",
@@ -221,59 +218,93 @@ export async function scalingChart(
     scale: { type: "log", base: 2, domain: [minS / 1.3, maxS * 1.3], nice: false },
     axis: { values: sizes, format: "d" },
   } as const;
-  const withL0 = points.every((p) => p.l0 !== undefined);
-  const rows = points.map((p) => ({
-    size: p.size,
-    aliveFraction: p.aliveFraction,
-    alive: p.alive,
-    ...(withL0 ? { l0: p.l0!, activeFraction: p.l0! / p.size } : {}),
-  }));
-  const linePanel = (name: string, field: string, title: string, color: string) => ({
-    name,
-    width: 300,
-    height: 220,
-    data: { values: rows },
-    mark: { type: "line", point: { filled: true, size: 70 }, color },
-    encoding: {
-      x: xAxis,
-      y: { field, type: "quantitative", title, scale: { zero: true } },
-    },
-  });
-  const top = [
-    powerLawPanel("fraction", rows, "aliveFraction", "fraction alive (log scale)", xAxis, fit),
-    linePanel("alive", "alive", "alive features (count)", SIZE_COLORS[2]),
+  const color = {
+    field: "init",
+    type: "nominal",
+    title: "initialisation",
+    scale: { domain: inits, range: inits.map((_, i) => SIZE_COLORS[i % SIZE_COLORS.length]) },
+  } as const;
+  const deadLabel = opts.deadLabel ?? "dead or ultra-low";
+  const panel = (
+    name: string,
+    field: string,
+    title: string,
+    yScale: Record<string, unknown>,
+    lines: Record<string, unknown>[],
+  ) => {
+    const y = { field: "y", type: "quantitative", title, scale: yScale };
+    const layer: unknown[] = [];
+    const banded = lines.filter((r) => "low" in r);
+    if (banded.length > 0) {
+      layer.push({
+        data: { values: banded },
+        mark: { type: "area", opacity: 0.18 },
+        encoding: { x: xAxis, y: { ...y, field: "low" }, y2: { field: "high" }, color },
+      });
+    }
+    if (lines.length > 0) {
+      layer.push({
+        data: { values: lines },
+        mark: { type: "line", strokeDash: [6, 3] },
+        encoding: { x: xAxis, y, color },
+      });
+    }
+    layer.push({
+      // An SAE with L0 = 0 (every feature dead) has no place on a log axis.
+      data: {
+        values: points.map((p) => ({ ...p, y: p[field as keyof ScalingPoint] }))
+          .filter((p) => !yScale.type || (p.y as number) > 0),
+      },
+      mark: { type: "point", filled: true, size: 60, opacity: 0.85 },
+      encoding: {
+        x: xAxis,
+        y,
+        color,
+        tooltip: [{ field: "name" }, { field: "init" }, { field: "y", title }],
+      },
+    });
+    return { name, width: 320, height: 240, layer };
+  };
+  const clip01 = (v: number) => Math.min(1, Math.max(0, v));
+  const deadLines = fitRows(fits, "dead_or_ultra_low_fraction", minS, maxS, clip01);
+  const l0Lines = fitRows(fits, "l0", minS, maxS, (v) => 10 ** v);
+  const subtitle = [
+    deadLabel,
+    ...fits.flatMap((f) => wrap(`${f.init}: ${f.verdict}`, 120)),
+    ...(fits.length === 0 ? ["no fit (fewer than two sizes)"] : []),
   ];
-  const subtitle = [slopeText("alive fraction", fit) + (fit ? `: ${agreesWithPaper(fit)}` : "")];
-  let body: unknown = { hconcat: top };
-  if (withL0) {
-    subtitle.push(
-      slopeText("active per token (L0 / size)", activeFit) +
-        (activeFit ? `: ${agreesWithPaper(activeFit)}` : ""),
-    );
-    body = {
-      vconcat: [
-        { hconcat: top },
-        {
-          hconcat: [
-            powerLawPanel(
-              "active",
-              rows,
-              "activeFraction",
-              "fraction active per token, L0 / size (log)",
-              xAxis,
-              activeFit,
-            ),
-            linePanel("l0", "l0", "active features per token (L0)", SIZE_COLORS[3]),
-          ],
-        },
-      ],
-    };
-  }
   const spec = {
-    title: { text: "Scaling of feature density with SAE size", subtitle },
-    ...(body as Record<string, unknown>),
+    title: { text: "Scaling with SAE size: dead / ultra-low features and L0", subtitle },
+    hconcat: [
+      panel(
+        "dead",
+        "deadOrUltraLowFraction",
+        "fraction dead or ultra-low",
+        { zero: true },
+        deadLines,
+      ),
+      panel("l0", "l0", "L0, active features per token (log scale)", {
+        type: "log",
+        nice: false,
+      }, l0Lines),
+    ],
+    resolve: { scale: { color: "shared" } },
   } as vl.TopLevelSpec;
   return await renderChart(spec);
+}
+
+/** Breaks a line at spaces into lines of at most `width` characters (chart titles do not wrap). */
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = `    ${word}`;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines;
 }
 
 function sizeLabel(size: number): string {

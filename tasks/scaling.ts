@@ -1,16 +1,22 @@
 /**
- * How density scales with SAE size, across the run's SAEs, and every plot of the run.
+ * How L0 and the dead / ultra-low fraction scale with SAE size, per initialisation and pooled over
+ * replicate SAEs, and every plot of the run.
  *
  *   deno task scaling --preset demo
  *
- * Runs the features stage first if it is out of date. Reads results/<run>/sae/summary.parquet,
- * features_summary.parquet, each size's feature_stats.parquet and metrics.parquet, and the
- * transformer's loss.parquet. Writes results/<run>/scaling.parquet (per size: features, alive and
- * its fraction, dead fraction, mean L0, variance explained, loss recovered; and the least-squares
- * fit of log10 fraction-alive on log10 size: slope, intercept, R², bootstrap 95% CI on the slope,
- * and whether it agrees with the paper's slope of -1) and results/<run>/plots/*.svg (and .png
- * where headless Chromium is available): density_overlay, density_f<N>, log_density_f<largest>,
- * scaling, transformer_loss, sae_metrics.
+ * Runs the features stage first if it is out of date. Reads results/<run>/sae/summary.parquet (one
+ * row per trained SAE), every SAE's feature_stats.parquet, features_summary.parquet (loss
+ * recovered of the primary SAEs f<N>), the primary SAEs' metrics.parquet and the transformer's
+ * loss.parquet. Writes
+ * - results/<run>/scaling.parquet: one row per (init, size): replicates, held-out tokens and the
+ *   density resolution, and for L0, fve, dead fraction, dead-or-ultra-low fraction and alive
+ *   fraction the mean, 95% t interval over replicates (the single value when there is one), min
+ *   and max; loss recovered of the primary SAE;
+ * - results/<run>/scaling_fits.parquet: one row per (init, statistic): the OLS fit of log10 L0, of
+ *   the dead-or-ultra-low fraction and (descriptive) of log10 alive fraction on log10 size, with
+ *   slope, SE, df, Student-t 95% CI, R², n and the verdict (mod/scaling.ts says why these);
+ * - results/<run>/plots/*.svg (and .png where headless Chromium is available): density_overlay,
+ *   density_f<N>, log_density_f<largest> (primary SAEs), scaling, transformer_loss, sae_metrics.
  *
  * @module
  */
@@ -22,7 +28,17 @@ import { readParquet, writeParquet } from "../mod/parquet.ts";
 import { runPaths } from "../mod/paths.ts";
 import { runStage, setTopStage, type StageResult } from "../mod/stage.ts";
 import { densityHistogram } from "../mod/density.ts";
-import { agreesWithPaper, fitPowerLaw } from "../mod/fit.ts";
+import {
+  analyseScaling,
+  deadOrUltraLowLabel,
+  type FitRow,
+  intervalText,
+  readSaeSummary,
+  type SaeScalingInput,
+  SCALING_FITS_FILE,
+  SIZE_STATS,
+  type SizeRow,
+} from "../mod/scaling.ts";
 import {
   densityChart,
   densityOverlayChart,
@@ -30,6 +46,8 @@ import {
   lossCurveChart,
   saeMetricsChart,
   scalingChart,
+  type ScalingFitLine,
+  type SizedHistogram,
   writeCharts,
 } from "../mod/plot.ts";
 import * as features from "./features.ts";
@@ -60,15 +78,22 @@ export async function run(
   const paths = runPaths(cfg);
   const saeRoot = join(paths.results, "sae");
   const plotsDir = join(paths.results, "plots");
+  const fitsPath = join(paths.results, SCALING_FITS_FILE);
   const sizes = [...cfg.sae.sizes].sort((a, b) => a - b);
   const largest = sizes.at(-1)!;
+  // Every SAE of the sweep (replicates and both inits) is an input; the summary names them.
+  const summaryPath = join(saeRoot, "summary.parquet");
+  const saes = readSaeSummary(
+    await readParquet(summaryPath),
+    { init: (cfg.sae as { inits?: string[] }).inits?.[0], seed: cfg.seed },
+    `SAE summary "${summaryPath}"`,
+  );
   const inputs = [
-    join(saeRoot, "summary.parquet"),
+    summaryPath,
     join(saeRoot, "features_summary.parquet"),
     join(paths.transformerDir, "loss.parquet"),
-    ...sizes.flatMap((
-      n,
-    ) => [join(paths.saeDir(n), SAE_FILES.featureStats), join(paths.saeDir(n), SAE_FILES.metrics)]),
+    ...saes.map((s) => join(saeRoot, s.name, SAE_FILES.featureStats)),
+    ...sizes.map((n) => join(paths.saeDir(n), SAE_FILES.metrics)),
   ];
   const plots = [...PLOT_NAMES, ...sizes.map((n) => `density_f${n}`), `log_density_f${largest}`];
   return await runStage({
@@ -77,116 +102,80 @@ export async function run(
     inputs,
     params: { ...pick(cfg, ["seed", "features"]), png: opts.png ?? true },
     source: import.meta.url,
-    outputs: [paths.scaling, ...plots.map((p) => join(plotsDir, `${p}.svg`))],
+    outputs: [paths.scaling, fitsPath, ...plots.map((p) => join(plotsDir, `${p}.svg`))],
     force: opts.force,
     run: async () => {
-      const summary = await readParquet(join(saeRoot, "summary.parquet"));
       const featSummary = await readParquet(join(saeRoot, "features_summary.parquet"));
-      const bySize = new Map(numbers(summary, "size").map((n, i) => [n, i]));
-      const featBySize = new Map(numbers(featSummary, "size").map((n, i) => [n, i]));
-      const rows = [];
-      const hists = [];
+      const recovered = new Map(
+        numbers(featSummary, "size").map((n, j) => [n, numbers(featSummary, "loss_recovered")[j]]),
+      );
+      // Per SAE: the dead or ultra-low count from its feature_stats, and the histograms of the
+      // primary SAEs (f<N>) for the density plots.
+      const inputsBySae: SaeScalingInput[] = [];
+      const hists: SizedHistogram[] = [];
       let largestDensities: number[] = [];
       let nTokens = 0;
-      for (const n of sizes) {
-        const i = bySize.get(n), j = featBySize.get(n);
-        if (i === undefined || j === undefined) {
-          throw new Error(`No summary row for SAE size ${n}: rerun the sae stage`);
-        }
-        const stats = await readParquet(join(paths.saeDir(n), SAE_FILES.featureStats), {
-          columns: ["count", "density"],
-        });
+      for (const s of saes) {
+        const statsPath = join(saeRoot, s.name, SAE_FILES.featureStats);
+        const stats = await readParquet(statsPath, { columns: ["count", "density"] });
         const counts = numbers(stats, "count");
-        nTokens = numbers(summary, "heldout_tokens")[i];
-        const alive = counts.filter((c) => c > 0).length;
-        hists.push({
-          size: n,
-          hist: densityHistogram(counts, nTokens, {
-            ultraLow: cfg.features.ultraLow,
-            binsPerDecade: cfg.features.binsPerDecade,
-          }),
+        if (counts.length !== s.size) {
+          throw new Error(
+            `Feature stats "${statsPath}" has ${counts.length} features, not ${s.size} as the ` +
+              `summary says: rerun the sae stage`,
+          );
+        }
+        const hist = densityHistogram(counts, s.heldoutTokens, {
+          ultraLow: cfg.features.ultraLow,
+          binsPerDecade: cfg.features.binsPerDecade,
         });
-        if (n === largest) largestDensities = numbers(stats, "density");
-        rows.push({
-          size: n,
-          alive,
-          alive_fraction: alive / n,
-          dead_fraction: 1 - alive / n,
-          l0: numbers(summary, "l0")[i],
-          fve: numbers(summary, "fve")[i],
-          loss_recovered: numbers(featSummary, "loss_recovered")[j],
-          heldout_tokens: nTokens,
-          resolution: 1 / nTokens,
+        const primary = s.name === `f${s.size}`;
+        inputsBySae.push({
+          ...s,
+          deadOrUltraLow: hist.deadOrUltraLow,
+          lossRecovered: primary ? recovered.get(s.size) ?? null : null,
         });
+        if (!primary || !sizes.includes(s.size)) continue;
+        hists.push({ size: s.size, hist });
+        nTokens = s.heldoutTokens;
+        if (s.size === largest) largestDensities = numbers(stats, "density");
       }
-      // Two readings of the paper's claim: the fraction of features alive at all (the issue's
-      // "fraction nonzero") and the fraction active on a token, L0 / size ("the number of active
-      // features stays roughly constant" makes it fall as 1 / size).
-      const usable = rows.filter((r) => r.alive > 0);
-      const fit = usable.length >= 2
-        ? fitPowerLaw(usable.map((r) => r.size), usable.map((r) => r.alive_fraction), {
-          seed: cfg.seed,
-        })
-        : null;
-      const withL0 = rows.filter((r) => r.l0 > 0);
-      const activeFit = withL0.length >= 2
-        ? fitPowerLaw(withL0.map((r) => r.size), withL0.map((r) => r.l0 / r.size), {
-          seed: cfg.seed,
-        })
-        : null;
-      const tooFew = "inconclusive: fewer than two SAE sizes to fit";
-      const verdict = fit ? agreesWithPaper(fit) : tooFew;
-      const activeVerdict = activeFit ? agreesWithPaper(activeFit) : tooFew;
-      const table = arrow.tableFromJSON(rows.map((r) => ({
-        ...r,
-        active_fraction: r.l0 / r.size,
-        fit_slope: fit?.slope ?? null,
-        fit_intercept: fit?.intercept ?? null,
-        fit_r2: fit?.r2 ?? null,
-        fit_slope_ci_low: fit?.ci.low ?? null,
-        fit_slope_ci_high: fit?.ci.high ?? null,
-        fit_predicted_alive_fraction: fit
-          ? 10 ** (fit.intercept + fit.slope * Math.log10(r.size))
-          : null,
-        verdict,
-        active_fit_slope: activeFit?.slope ?? null,
-        active_fit_intercept: activeFit?.intercept ?? null,
-        active_fit_r2: activeFit?.r2 ?? null,
-        active_fit_slope_ci_low: activeFit?.ci.low ?? null,
-        active_fit_slope_ci_high: activeFit?.ci.high ?? null,
-        active_verdict: activeVerdict,
-      })));
-      await writeParquet(paths.scaling, table, {
-        metadata: {
-          verdict,
-          active_verdict: activeVerdict,
-          paper_claim:
-            "fraction of nonzero features ~ 1 / size (slope -1); active features per token roughly constant",
-        },
+      hists.sort((a, b) => a.size - b.size);
+      const missing = sizes.filter((n) => !hists.some((h) => h.size === n));
+      if (missing.length > 0) {
+        throw new Error(
+          `No primary SAE (f<N>) in "${summaryPath}" for size(s) ${missing.join(", ")}: ` +
+            `rerun the sae stage`,
+        );
+      }
+
+      const { sizes: rows, fits, notes } = analyseScaling(inputsBySae, {
+        ultraLow: cfg.features.ultraLow,
       });
+      await writeParquet(paths.scaling, sizeTable(rows), {
+        metadata: { paper_claim: PAPER_CLAIM, fits_file: SCALING_FITS_FILE },
+      });
+      await writeParquet(fitsPath, fitTable(fits), {
+        metadata: Object.fromEntries(
+          fits.map((f) => [`verdict_${f.init}_${f.statistic}`, f.verdict]),
+        ),
+      });
+
       for (const r of rows) {
+        const st = r.stats;
         log(
-          `scaling: f${r.size}: alive ${r.alive} (${(100 * r.alive_fraction).toFixed(1)}%), L0 ${
-            r.l0.toFixed(1)
-          } ` +
-            `(${(100 * r.l0 / r.size).toFixed(3)}% of features per token), fve ${
-              r.fve.toFixed(3)
-            }, ` +
-            `loss recovered ${r.loss_recovered.toFixed(3)} [dead = no firing in ${nTokens} tokens]`,
+          `scaling: ${r.init} f${r.size} (${r.replicates} SAE${r.replicates > 1 ? "s" : ""}): ` +
+            `L0 ${intervalText(st.l0, 1)}, fve ${intervalText(st.fve)}, dead ${
+              intervalText(st.dead_fraction)
+            }, ${r.deadOrUltraLowLabel} ${intervalText(st.dead_or_ultra_low_fraction)}` +
+            (r.lossRecovered === null ? "" : `, loss recovered ${r.lossRecovered.toFixed(3)}`),
         );
       }
-      for (const [label, f] of [["alive fraction", fit], ["L0 / size", activeFit]] as const) {
-        if (!f) continue;
-        log(
-          `scaling: log10(${label}) = ${f.intercept.toFixed(3)} + ${
-            f.slope.toFixed(3)
-          } log10(size); ` +
-            `R² ${f.r2.toFixed(3)}; slope 95% CI [${f.ci.low.toFixed(3)}, ${f.ci.high.toFixed(3)}]`,
-        );
-      }
-      log(`scaling: paper: fraction nonzero ~ 1/size, active features roughly constant.`);
-      log(`scaling: this run, fraction of features alive: ${verdict}`);
-      log(`scaling: this run, fraction active per token (L0 / size): ${activeVerdict}`);
+      for (const n of notes) log(`scaling: ${n}`);
+      log(
+        `scaling: paper: L0 roughly constant with size, dead / ultra-low share grows with size.`,
+      );
+      for (const f of fits) log(`scaling: ${f.init}, ${f.statistic}: ${f.verdict}`);
 
       // Plots.
       const lossRows = (await readParquet(join(paths.transformerDir, "loss.parquet"))).toArray()
@@ -208,6 +197,7 @@ export async function run(
           })),
         });
       }
+      const worstTokens = Math.min(...saes.map((s) => s.heldoutTokens));
       const charts = [
         { path: join(plotsDir, "density_overlay"), chart: await densityOverlayChart(hists) },
         ...await Promise.all(
@@ -226,14 +216,17 @@ export async function run(
         {
           path: join(plotsDir, "scaling"),
           chart: await scalingChart(
-            rows.map((r) => ({
-              size: r.size,
-              aliveFraction: r.alive_fraction,
-              alive: r.alive,
-              l0: r.l0,
+            inputsBySae.map((s) => ({
+              name: s.name,
+              init: s.init,
+              size: s.size,
+              l0: s.l0,
+              deadOrUltraLowFraction: s.deadOrUltraLow / s.size,
             })),
-            fit ?? undefined,
-            activeFit ?? undefined,
+            fits.filter((f): f is typeof f & { statistic: ScalingFitLine["statistic"] } =>
+              f.statistic !== "alive_fraction"
+            ),
+            { deadLabel: deadOrUltraLowLabel(worstTokens, cfg.features.ultraLow) },
           ),
         },
         {
@@ -248,9 +241,105 @@ export async function run(
           written[0]?.png ? " (SVG and PNG)" : " (SVG)"
         }`,
       );
-      return { verdict, activeVerdict, fit, activeFit, rows };
+      return { rows, fits };
     },
   });
+}
+
+const PAPER_CLAIM = "the number of active features (L0) stays roughly constant with size; " +
+  "the fraction of dead / ultra-low features (density < 1e-6) grows with size";
+
+/**
+ * A table with explicit column types (float64, int32, utf8, bool, nulls allowed), so that a column
+ * that is null in every row (no interval with two sizes) keeps its type; non-finite numbers are null.
+ */
+function typedTable(rows: Record<string, number | string | boolean | null>[]): arrow.Table {
+  const cols: Record<string, arrow.Vector> = {};
+  for (const key of Object.keys(rows[0] ?? {})) {
+    const vals = rows.map((r) => r[key]);
+    const kind = vals.map((v) => typeof v).find((t) => t !== "object") ?? "number";
+    if (kind === "string") cols[key] = arrow.vectorFromArray(vals, new arrow.Utf8());
+    else if (kind === "boolean") cols[key] = arrow.vectorFromArray(vals, new arrow.Bool());
+    else {
+      const nums = vals.map((v) => typeof v === "number" && Number.isFinite(v) ? v : null);
+      const ints = INT_COLUMNS.has(key);
+      cols[key] = arrow.vectorFromArray(nums, ints ? new arrow.Int32() : new arrow.Float64());
+    }
+  }
+  return new arrow.Table(cols);
+}
+
+const INT_COLUMNS = new Set([
+  "size",
+  "replicates",
+  "heldout_tokens",
+  "df",
+  "n",
+  "saes",
+  "replicates_min",
+  "replicates_max",
+]);
+
+/** scaling.parquet: one row per (init, size), every statistic as mean, interval, min and max. */
+function sizeTable(rows: SizeRow[]): arrow.Table {
+  return typedTable(rows.map((r) => ({
+    init: r.init,
+    size: r.size,
+    replicates: r.replicates,
+    names: r.names,
+    seeds: r.seeds,
+    heldout_tokens: r.heldoutTokens,
+    resolution: r.resolution,
+    ultra_low_threshold: r.ultraLowThreshold,
+    ultra_low_resolved: r.ultraLowResolved,
+    dead_or_ultra_low_label: r.deadOrUltraLowLabel,
+    interval: r.stats.l0.kind,
+    level: 0.95,
+    ...Object.fromEntries(SIZE_STATS.flatMap((k) => {
+      const m = r.stats[k];
+      return [
+        [`${k}_mean`, m.mean],
+        [`${k}_ci_low`, m.low],
+        [`${k}_ci_high`, m.high],
+        [`${k}_min`, m.min],
+        [`${k}_max`, m.max],
+      ];
+    })),
+    primary: r.primary,
+    loss_recovered: r.lossRecovered,
+  })));
+}
+
+/** scaling_fits.parquet: one row per (init, statistic) line fit. */
+function fitTable(fits: FitRow[]): arrow.Table {
+  return typedTable(fits.map((f) => ({
+    init: f.init,
+    statistic: f.statistic,
+    role: f.role,
+    response: f.response,
+    predictor: f.predictor,
+    method: f.method,
+    slope: f.fit.slope,
+    intercept: f.fit.intercept,
+    se: f.fit.se,
+    intercept_se: f.fit.interceptSe,
+    residual_sd: f.fit.residualSd,
+    df: f.fit.df,
+    level: f.fit.level,
+    t_crit: f.fit.tCrit,
+    ci_low: f.fit.ciLow,
+    ci_high: f.fit.ciHigh,
+    r2: f.fit.r2,
+    n: f.fit.n,
+    saes: f.saes,
+    replicates_min: f.replicatesMin,
+    replicates_max: f.replicatesMax,
+    x_mean: f.fit.xMean,
+    sxx: f.fit.sxx,
+    resolution: f.resolution,
+    trend: f.trend,
+    verdict: f.verdict,
+  })));
 }
 
 export async function main(args: string[] = Deno.args): Promise<void> {

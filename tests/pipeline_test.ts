@@ -77,12 +77,22 @@ Deno.test("features, steering, scaling and autointerp on the test preset", async
     await t.step("scaling writes the fit and every plot", async () => {
       const out = await runTask("scaling", [...ARGS, "--no-png"], undefined, dir);
       assertEquals(out.code, 0, out.stderr);
-      assertMatch(out.stderr, /this run, fraction of features alive: /);
-      assertMatch(out.stderr, /this run, fraction active per token \(L0 \/ size\): /);
+      // The test preset has two sizes: each fit is drawn but has no interval (df 0).
+      assertMatch(out.stderr, /scaling: independent, l0: inconclusive for L0: slope /);
+      assertMatch(out.stderr, /scaling: independent, dead_or_ultra_low_fraction: inconclusive /);
+      assertMatch(out.stderr, /scaling: independent f64 \(\d+ SAEs?\): L0 /);
       const sc = await readParquet(`${dir}/results/test/scaling.parquet`);
-      assertEquals(Array.from(sc.getChild("size")!.toArray() as Float64Array, Number), [64, 128]);
-      assert(Number.isFinite(Number(sc.getChild("fit_slope")!.get(0))));
-      assert(Number.isFinite(Number(sc.getChild("active_fit_slope")!.get(0))));
+      assertEquals(Array.from(sc.getChild("size")!.toArray() as Int32Array, Number), [64, 128]);
+      assertEquals(sc.getChild("init")!.get(0), "independent");
+      assert(Number.isFinite(Number(sc.getChild("l0_mean")!.get(0))));
+      assert(sc.getChild("dead_or_ultra_low_label")!.get(0).includes("resolution 1/N"));
+      const fits = await readParquet(`${dir}/results/test/scaling_fits.parquet`);
+      assertEquals(fits.getChild("statistic")!.toArray().slice(0, 2), [
+        "l0",
+        "dead_or_ultra_low_fraction",
+      ]);
+      assert(Number.isFinite(Number(fits.getChild("slope")!.get(0))));
+      assertEquals(fits.getChild("ci_low")!.get(0), null, "no interval with two sizes");
       for (
         const p of [
           "density_overlay",
@@ -96,7 +106,7 @@ Deno.test("features, steering, scaling and autointerp on the test preset", async
       ) {
         const svg = await Deno.readTextFile(`${dir}/results/test/plots/${p}.svg`);
         assert(svg.startsWith("<svg"), p);
-        if (p === "scaling") assert(svg.includes("L0 / size"), "the L0 / size panel is drawn");
+        if (p === "scaling") assert(svg.includes("L0, active features per token"), "the L0 panel");
       }
     });
 

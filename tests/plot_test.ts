@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertGreater, assertMatch, assertRejects } from "./assert.ts";
-import { densityHistogram, densitySummary, featureDensities } from "../mod/density.ts";
-import { fitPowerLaw } from "../mod/fit.ts";
+import { densityHistogram, featureDensities } from "../mod/density.ts";
+import { olsFit } from "../mod/fit.ts";
 import {
   densityChart,
   densityOverlayChart,
@@ -107,46 +107,68 @@ Deno.test("logDensityChart() bins density > 0 and says how many zeros it left ou
   assertEquals(fills(markGroups(svg, "marks")[0]).length, 16, "1e-5..1e-1 in quarter decades");
 });
 
-Deno.test("scalingChart() plots the alive fraction log-log with the fit and the alive count", async () => {
-  const points = [512, 1024, 2048, 4096].map((size) => {
-    const s = densitySummary(counts(size, 400), N_TOKENS);
-    return { size, aliveFraction: s.aliveFraction, alive: s.alive };
-  });
-  const fit = fitPowerLaw(points.map((p) => p.size), points.map((p) => p.aliveFraction));
-  const { svg } = await scalingChart(points, fit);
-  assert(svg.includes("alive fraction: slope -1.000 (95% CI -1.000 to -1.000)"));
-  assert(svg.includes("consistent with the paper"));
-  for (
-    const t of ["SAE size (features, log scale)", "fraction alive (log scale)", "alive features"]
-  ) {
-    assert(svg.includes(t), `axis title "${t}"`);
-  }
-  assertEquals(markGroups(svg, "fraction_layer_0_marks")[0].match(/<path/g)?.length, 4);
-  assertEquals(markGroups(svg, "fraction_layer_1_marks").length, 1, "the fitted line");
-  assertEquals(markGroups(svg, "alive_marks").length, 1);
-  assert(!svg.includes("L0 / size"), "no L0 panels without L0");
-  const bare = await scalingChart(points);
-  assert(
-    bare.svg.includes("no fit") && markGroups(bare.svg, "fraction_layer_1_marks").length === 0,
+Deno.test("scalingChart() draws dead / ultra-low and L0 per init with replicate points, fits and bands", async () => {
+  const points = ["independent", "parallel"].flatMap((init, i) =>
+    [512, 1024, 2048, 4096].flatMap((size) =>
+      [0, 1, 2].map((r) => ({
+        name: `f${size}-${init}-r${r}`,
+        init,
+        size,
+        l0: 20 + r,
+        deadOrUltraLowFraction: i === 0 ? 0.1 * Math.log2(size / 512) + 0.01 * r : 0,
+      }))
+    )
   );
-});
-
-Deno.test("scalingChart() adds L0 / size with its fit and L0 when L0 is given", async () => {
-  // A constant L0 of 20 makes the fraction active per token fall exactly as 1 / size.
-  const points = [512, 1024, 2048, 4096].map((size) => ({
-    size,
-    aliveFraction: 0.9,
-    alive: Math.round(0.9 * size),
-    l0: 20,
-  }));
-  const xs = points.map((p) => p.size);
-  const activeFit = fitPowerLaw(xs, points.map((p) => p.l0 / p.size));
-  const { svg } = await scalingChart(points, undefined, activeFit);
-  assert(svg.includes("active per token (L0 / size): slope -1.000"), "the L0 / size fit");
-  assertEquals(markGroups(svg, "active_layer_0_marks")[0].match(/<path/g)?.length, 4);
-  assertEquals(markGroups(svg, "active_layer_1_marks").length, 1, "its fitted line");
-  assertEquals(markGroups(svg, "l0_marks").length, 1);
-  assert(svg.includes("active features per token (L0)"));
+  const means = (init: string, f: (p: typeof points[0]) => number) => {
+    const xs = [512, 1024, 2048, 4096];
+    return olsFit(
+      xs.map(Math.log10),
+      xs.map((s) => {
+        const g = points.filter((p) => p.init === init && p.size === s);
+        return g.reduce((a, p) => a + f(p), 0) / g.length;
+      }),
+    );
+  };
+  const fits = ["independent", "parallel"].flatMap((init) => [
+    {
+      init,
+      statistic: "l0" as const,
+      fit: means(init, (p) => Math.log10(p.l0)),
+      verdict: `no detectable trend in L0 (${init})`,
+    },
+    {
+      init,
+      statistic: "dead_or_ultra_low_fraction" as const,
+      fit: means(init, (p) => p.deadOrUltraLowFraction),
+      verdict: `dead share grows (${init})`,
+    },
+  ]);
+  const { svg } = await scalingChart(points, fits, {
+    deadLabel: "dead or ultra-low (density < 1e-6; resolution 1/N = 1.0e-7)",
+  });
+  for (
+    const t of [
+      "Scaling with SAE size: dead / ultra-low features and L0",
+      "independent: no detectable trend in L0 (independent)",
+      "parallel: dead share grows (parallel)",
+      "dead or ultra-low (density &lt; 1e-6; resolution 1/N = 1.0e-7)",
+      "fraction dead or ultra-low",
+      "L0, active features per token (log scale)",
+      "SAE size (features, log scale)",
+      "initialisation",
+    ]
+  ) {
+    assert(svg.includes(t), `text "${t}"`);
+  }
+  for (const panel of ["dead", "l0"]) {
+    // Layers: bands (one area per init), fit lines (one per init), replicate points (24).
+    assertEquals(markGroups(svg, `${panel}_layer_0_marks`).length, 2, `${panel}: two bands`);
+    assertEquals(markGroups(svg, `${panel}_layer_1_marks`).length, 2, `${panel}: two lines`);
+    assertEquals(markGroups(svg, `${panel}_layer_2_marks`)[0].match(/<path/g)?.length, 24);
+  }
+  const bare = await scalingChart(points);
+  assert(bare.svg.includes("no fit (fewer than two sizes)"));
+  assertEquals(markGroups(bare.svg, "dead_layer_0_marks")[0].match(/<path/g)?.length, 24);
 });
 
 Deno.test("lossCurveChart() draws train and validation, skipping missing validation rows", async () => {

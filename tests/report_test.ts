@@ -135,6 +135,10 @@ Deno.test("the report task writes an offline page whose browser shows the run's 
       for (let k = 0; k < 8; k++) want.push(`f128-${k}.js`);
       for (let k = 0; k < 4; k++) want.push(`f64-${k}.js`);
       assertEquals(files, want.sort());
+      const fits = await readParquet(`${results}/scaling_fits.parquet`);
+      for (const v of col(fits, "verdict") as string[]) {
+        assert(html.includes(escapeHtml(v)), `the page states the verdict "${v}"`);
+      }
     });
 
     // The autointerp stage's output, for the "present" case: the report reruns and shows it.
@@ -213,9 +217,10 @@ async function browserChecks(
         "transformer_loss",
       ]);
       for (const [name, w, h] of sizes) assert((w as number) > 50 && (h as number) > 50, `${name}`);
-      const scaling = await readParquet(`${ctx.results}/scaling.parquet`);
-      const slope = col(scaling, "fit_slope")[0] as number;
-      assertEquals(await page.textContent("#fit-slope"), slope.toFixed(3));
+      const fits = await readParquet(`${ctx.results}/scaling_fits.parquet`);
+      const slope = col(fits, "slope")[0] as number;
+      const key = `${col(fits, "init")[0]}/${col(fits, "statistic")[0]}`;
+      assertEquals(await page.textContent(`#fit tr[data-fit='${key}'] .slope`), slope.toFixed(3));
       const comp = await page.$$eval("#summary table:first-of-type tbody tr", (r) => r.length);
       assertEquals(comp, 8);
     });

@@ -1,6 +1,7 @@
 /**
- * The report's index.html: the run summary rendered here (tables, the plots' SVG inline, the fit
- * and its verdict) and the feature browser's shell, with the CSS and the browser script inline.
+ * The report's index.html: the run summary rendered here (tables, the plots' SVG inline, the
+ * scaling fits and their verdicts) and the feature browser's shell, with the CSS and the browser
+ * script inline.
  * The page needs no server and no network: per-SAE data files are plain scripts beside it
  * (data/f<N>.js and data/f<N>-<k>.js) that the browser script loads when they are needed.
  *
@@ -68,7 +69,6 @@ function summaryHtml(s: RunSummary): string {
     }`
     : "";
   const held = s.saes[0]?.heldoutTokens ?? NaN;
-  const fit = s.fit;
   const densityPlots = s.plots.filter((p) => p.name.includes("density"));
   return `<section id="summary">
 <h2>Corpus</h2>
@@ -144,28 +144,26 @@ ${plot("sae_metrics")}
 <h2>Scaling</h2>
 ${plot("scaling")}
 ${
-    fit
-      ? `<table class="kv" id="fit"><tbody>
-<tr><th>slope of log10 alive fraction on log10 size</th><td id="fit-slope">${
-        num(fit.slope)
-      }</td></tr>
-<tr><th>95% bootstrap CI of the slope</th><td>[${num(fit.ciLow)}, ${num(fit.ciHigh)}]</td></tr>
-<tr><th>intercept</th><td>${num(fit.intercept)}</td></tr>
-<tr><th>R²</th><td>${num(fit.r2)}</td></tr>
-<tr><th>verdict (paper: slope −1)</th><td id="fit-verdict">${esc(fit.verdict)}</td></tr>
+    s.fits.length
+      ? `<table class="num" id="fit"><thead><tr><th>init</th><th>statistic</th><th>slope</th>
+<th>95% CI (Student t)</th><th>df</th><th>sizes / SAEs</th><th>R²</th><th>verdict</th></tr></thead>
+<tbody>
 ${
-        fit.active
-          ? `<tr><th>slope of log10 (L0 / size) on log10 size</th><td id="active-slope">${
-            num(fit.active.slope)
-          } [${num(fit.active.ciLow)}, ${num(fit.active.ciHigh)}], R² ${
-            num(fit.active.r2)
-          }</td></tr>
-<tr><th>verdict (features active per token)</th><td id="active-verdict">${
-            esc(fit.active.verdict)
-          }</td></tr>`
-          : ""
+        s.fits.map((f) =>
+          `<tr data-fit="${esc(f.init)}/${esc(f.statistic)}"><td>${esc(f.init)}</td><td>${
+            esc(f.statistic)
+          }</td><td class="slope">${num(f.slope)}</td><td>[${num(f.ciLow)}, ${
+            num(f.ciHigh)
+          }]</td><td>${num(f.df, 0)}</td><td>${num(f.n, 0)} / ${num(f.saes, 0)}</td><td>${
+            num(f.r2)
+          }</td><td class="verdict">${esc(f.verdict)}</td></tr>`
+        ).join("\n")
       }
-</tbody></table>`
+</tbody></table>
+<p class="note">Slopes are per log10 size: of log10 L0 (the paper: L0 stays roughly constant, so
+slope 0), of the dead / ultra-low fraction (the paper: it grows), and, descriptively, of log10 of
+the alive fraction. Each fit is ordinary least squares on the per-size means over replicate SAEs,
+with a Student-t interval (df = sizes − 2).</p>`
       : `<p class="missing">No scaling fit.</p>`
   }
 </section>`;

@@ -1,11 +1,12 @@
 /**
  * The run summary the report's first half shows: corpus composition (target vs achieved share),
- * the transformer's final losses beside the unigram entropy, the SAE sweep table, the power-law
- * fit and its verdict, and the run's plots as SVG text.
+ * the transformer's final losses beside the unigram entropy, the SAE sweep table, the scaling
+ * fits (L0 and the dead / ultra-low fraction against size, per init) with their verdicts, and the
+ * run's plots as SVG text.
  *
  * Reads data/<run>/composition.parquet, results/<run>/transformer/summary.parquet and
  * config.json, results/<run>/sae/summary.parquet and features_summary.parquet,
- * results/<run>/scaling.parquet and results/<run>/plots/*.svg.
+ * results/<run>/scaling_fits.parquet and results/<run>/plots/*.svg.
  *
  * @module
  */
@@ -13,7 +14,8 @@ import { join } from "node:path";
 import { exists, readJson } from "../fsutil.ts";
 import { readParquet } from "../parquet.ts";
 import type { RunPaths } from "../paths.ts";
-import { hasColumn, numberCol, numbers, stringCol } from "./arrow_cols.ts";
+import { SCALING_FITS_FILE } from "../scaling.ts";
+import { numberCol, numbers, stringCol } from "./arrow_cols.ts";
 
 export interface CompositionRow {
   source: string;
@@ -47,21 +49,20 @@ export interface SaeRow {
   tokensPerS: number;
 }
 
+/** One line fit of the scaling stage (results/<run>/scaling_fits.parquet). */
 export interface Fit {
+  init: string;
+  /** "l0", "dead_or_ultra_low_fraction" or "alive_fraction" (descriptive). */
+  statistic: string;
   slope: number | null;
-  intercept: number | null;
-  r2: number | null;
   ciLow: number | null;
   ciHigh: number | null;
+  df: number | null;
+  /** Sizes (points of the fit) and SAEs behind them. */
+  n: number | null;
+  saes: number | null;
+  r2: number | null;
   verdict: string;
-  /** The same for the fraction of features active per token, L0 / size (absent in old runs). */
-  active?: {
-    slope: number | null;
-    ciLow: number | null;
-    ciHigh: number | null;
-    r2: number | null;
-    verdict: string;
-  };
 }
 
 export interface Plot {
@@ -77,7 +78,8 @@ export interface RunSummary {
   composition: CompositionRow[];
   transformer: TransformerSummary;
   saes: SaeRow[];
-  fit: Fit | null;
+  /** Every fit of the scaling stage; empty when it wrote none. */
+  fits: Fit[];
   plots: Plot[];
 }
 
@@ -94,7 +96,7 @@ export function plotList(sizes: number[]): { name: string; title: string }[] {
       name: `log_density_f${largest}`,
       title: `Log feature density, f${largest}`,
     }]),
-    { name: "scaling", title: "Fraction of live features against SAE size" },
+    { name: "scaling", title: "Dead / ultra-low fraction and L0 against SAE size" },
   ];
 }
 
@@ -106,6 +108,7 @@ export function summaryInputs(paths: RunPaths, sizes: number[]): string[] {
     join(paths.results, "sae", "summary.parquet"),
     join(paths.results, "sae", "features_summary.parquet"),
     paths.scaling,
+    join(paths.results, SCALING_FITS_FILE),
     ...plotList(sizes).map((p) => join(paths.results, "plots", `${p.name}.svg`)),
   ];
 }
@@ -177,33 +180,38 @@ export async function loadRunSummary(
     tokensPerS: tps[i],
   })).filter((r, i) => !names || names[i] === `f${r.size}`).sort((a, b) => a.size - b.size);
 
-  const sc = await readParquet(paths.scaling);
-  const scl = `Scaling "${paths.scaling}"`;
-  const fitCol = (c: string) => sc.numRows > 0 ? numberCol(sc, c, scl)[0] : null;
-  const fit: Fit | null = sc.numRows === 0 ? null : {
-    slope: fitCol("fit_slope"),
-    intercept: fitCol("fit_intercept"),
-    r2: fitCol("fit_r2"),
-    ciLow: fitCol("fit_slope_ci_low"),
-    ciHigh: fitCol("fit_slope_ci_high"),
-    verdict: stringCol(sc, "verdict", scl)[0] ?? "",
-    ...(hasColumn(sc, "active_fit_slope")
-      ? {
-        active: {
-          slope: fitCol("active_fit_slope"),
-          ciLow: fitCol("active_fit_slope_ci_low"),
-          ciHigh: fitCol("active_fit_slope_ci_high"),
-          r2: fitCol("active_fit_r2"),
-          verdict: stringCol(sc, "active_verdict", scl)[0] ?? "",
-        },
-      }
-      : {}),
-  };
+  const fitsPath = join(paths.results, SCALING_FITS_FILE);
+  const sc = await readParquet(fitsPath);
+  const scl = `Scaling fits "${fitsPath}"`;
+  const fitNum = (c: string) => numberCol(sc, c, scl);
+  const [slope, ciLow, ciHigh, df, n, nSaes, r2] = [
+    "slope",
+    "ci_low",
+    "ci_high",
+    "df",
+    "n",
+    "saes",
+    "r2",
+  ].map(fitNum);
+  const fitInit = stringCol(sc, "init", scl), fitStat = stringCol(sc, "statistic", scl);
+  const verdicts = stringCol(sc, "verdict", scl);
+  const fits: Fit[] = fitInit.map((init, i) => ({
+    init: init ?? "",
+    statistic: fitStat[i] ?? "",
+    slope: slope[i],
+    ciLow: ciLow[i],
+    ciHigh: ciHigh[i],
+    df: df[i],
+    n: n[i],
+    saes: nSaes[i],
+    r2: r2[i],
+    verdict: verdicts[i] ?? "",
+  }));
 
   const plots: Plot[] = [];
   for (const p of plotList(sizes)) {
     const path = join(paths.results, "plots", `${p.name}.svg`);
     plots.push({ ...p, path, svg: (await exists(path)) ? await Deno.readTextFile(path) : null });
   }
-  return { run, composition, transformer, saes, fit, plots };
+  return { run, composition, transformer, saes, fits, plots };
 }
