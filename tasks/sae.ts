@@ -227,6 +227,7 @@ export async function run(
 
       const t0 = performance.now();
       const startStep = trainer.stepCount;
+      const nameWidth = Math.max(7, ...slots.map((sl) => sl.name.length));
       const reported = new Set<string>();
       while (trainer.stepCount < steps) {
         const batch = await stream.next();
@@ -240,7 +241,7 @@ export async function run(
           log(`sae: step ${step}/${steps} | ${fmtInt(rate)} tok/s for the sweep`);
           for (const m of metrics) {
             rows[m.name].push(metricsRow(m));
-            const name = m.name.padEnd(7);
+            const name = m.name.padEnd(nameWidth);
             log(
               `  ${name} fve ${m.fve.toFixed(3)} | L0 ${m.l0.toFixed(1)} | ` +
                 `dead ${pct(m.deadFraction)} | ${fmtInt(m.tokensPerS)} tok/s`,
@@ -266,7 +267,7 @@ export async function run(
               reported.add(id);
               log(
                 `  ${
-                  slot.name.padEnd(7)
+                  slot.name.padEnd(nameWidth)
                 } ${s.deadWindow} steps after the resample at step ${e.step}: ` +
                   `${e.revivedNextWindow ?? 0} of the ${e.nDead} resampled features fired again; ` +
                   `dead fraction now ${pct(e.deadFractionNextWindow)} (was ${
