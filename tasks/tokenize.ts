@@ -7,7 +7,9 @@
  * data/<run>/tokens.parquet, one row per sequence: seq (int32), split ("train" | "val"),
  * source (utf8), tokens (fixed_size_list<uint16>[contextLength]); its footer metadata records
  * tokenizer, vocab_size, context_length and eot_token. Also data/<run>/tokenize_stats.parquet
- * (per source: docs, tokens, sequences, validation sequences, dropped tokens; and throughput).
+ * (per source: docs, tokens, sequences, validation sequences, distinct train and validation
+ * documents, dropped tokens; and throughput). The split is by document, before packing: a
+ * document and its repeats are on one side only (mod/pack.ts).
  *
  * @module
  */
@@ -45,13 +47,15 @@ export async function run(cfg: RunConfig, opts: { force?: boolean } = {}): Promi
     outputs: [paths.tokens, statsPath],
     force: opts.force,
     run: async () => {
-      const table = await readParquet(paths.mix, { columns: ["text", "source"] });
-      requireColumns(table, ["text", "source"], `Mix file "${paths.mix}"`);
+      const table = await readParquet(paths.mix, { columns: ["text", "source", "doc_id"] });
+      requireColumns(table, ["text", "source", "doc_id"], `Mix file "${paths.mix}"`);
       const texts = table.getChild("text")!.toArray() as string[];
       const sources = table.getChild("source")!.toArray() as string[];
+      const docIds = Int32Array.from(table.getChild("doc_id")!.toArray() as ArrayLike<number>);
       if (texts.length === 0) throw new Error(`Empty corpus: "${paths.mix}" has no rows`);
       const names = [...new Set(sources)];
-      const bySource = names.map((n) => texts.filter((_, i) => sources[i] === n));
+      const rowsOf = names.map((n) => sources.flatMap((s, i) => (s === n ? [i] : [])));
+      const bySource = rowsOf.map((rows) => rows.map((i) => texts[i]));
 
       const t0 = performance.now();
       const encoded = await encodeDocs(bySource.flat(), cfg.tokenize);
@@ -75,6 +79,7 @@ export async function run(cfg: RunConfig, opts: { force?: boolean } = {}): Promi
           name: names[s],
           ids: encoded.ids.subarray(start, offsets[n]),
           offsets: offsets.map((o) => o - start),
+          docIds: Int32Array.from(rowsOf[s], (i) => docIds[i]),
         });
         doc += n;
       }
