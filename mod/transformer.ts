@@ -47,6 +47,8 @@ export {
   lrSchedule,
   type LrScheduleOptions,
   makeOptimizer,
+  type SplitLoss,
+  splitLoss,
   tokenLosses,
   trainStep,
   type TrainStepOptions,

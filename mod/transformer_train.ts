@@ -100,6 +100,46 @@ export async function evalLoss(
   return value;
 }
 
+/** Loss on a whole split: the mean over its tokens and the standard error across sequences. */
+export interface SplitLoss {
+  /** Mean next-token loss over every predicted token of every sequence (nats). */
+  mean: number;
+  /** Standard error of that mean, from the spread of the per-sequence means (every sequence
+   * predicts the same number of tokens, so the token mean is the mean of the sequence means). */
+  se: number;
+  sequences: number;
+  tokens: number;
+}
+
+/**
+ * The next-token loss over every sequence of a split (row-major `tokens`, `T` ids per sequence),
+ * `batchSize` sequences at a time, without gradients.
+ */
+export async function splitLoss(
+  model: Transformer,
+  tokens: Uint16Array,
+  opts: { contextLength: number; batchSize: number },
+): Promise<SplitLoss> {
+  const T = opts.contextLength;
+  const n = Math.floor(tokens.length / T);
+  if (n === 0) return { mean: NaN, se: NaN, sequences: 0, tokens: 0 };
+  const perSeq = new Float64Array(n);
+  for (let i = 0; i < n; i += opts.batchSize) {
+    const b = Math.min(opts.batchSize, n - i);
+    const ids = Int32Array.from(tokens.subarray(i * T, (i + b) * T));
+    const means = tf.tidy(() => tf.mean(tokenLosses(model, tf.tensor2d(ids, [b, T], "int32")), 1));
+    perSeq.set(await means.data(), i);
+    means.dispose();
+  }
+  let sum = 0;
+  for (const v of perSeq) sum += v;
+  const mean = sum / n;
+  let ss = 0;
+  for (const v of perSeq) ss += (v - mean) ** 2;
+  const se = n > 1 ? Math.sqrt(ss / (n - 1) / n) : NaN;
+  return { mean, se, sequences: n, tokens: n * (T - 1) };
+}
+
 export interface TrainStepOptions {
   lr: number;
   /** Global gradient-norm clip (default 1; 0 or Infinity turns it off). */

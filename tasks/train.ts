@@ -5,8 +5,10 @@
  *
  * Runs tokenize (and mix) first when out of date. Reads data/<run>/tokens.parquet. Writes
  * results/<run>/transformer/: model.safetensors (TransformerLens names, see README), config.json,
- * loss.parquet (step, tokens_seen, train_loss, val_loss, lr, tokens_per_s) and summary.parquet
- * (final losses, the unigram entropy of the training tokens, throughput). Checkpoints every
+ * loss.parquet (step, tokens_seen, train_loss, val_loss on the first train.evalBatches validation
+ * batches, lr, tokens_per_s) and summary.parquet (the final validation loss over the whole
+ * validation split with its standard error, the final train loss, the unigram entropy of the
+ * training tokens, throughput). Checkpoints every
  * train.checkpointEvery steps to checkpoint.safetensors; rerunning after a kill resumes there.
  *
  * @module
@@ -32,6 +34,7 @@ import {
   evalLoss,
   lrSchedule,
   makeOptimizer,
+  splitLoss,
   trainStep,
   transformerConfig,
 } from "../mod/transformer.ts";
@@ -190,9 +193,27 @@ export async function run(
       }
       tf.dispose(valBatches);
 
+      // The final validation loss over the whole validation split (the periodic ones above use
+      // its first train.evalBatches batches, a sample), with its standard error.
+      const sampleVal = rows.findLast((r) => r.val_loss !== null)?.val_loss ?? null;
+      const tEval = performance.now();
+      const full = await splitLoss(model, val.tokens, {
+        contextLength: T,
+        batchSize: tc.batchSize,
+      });
+      const evalS = (performance.now() - tEval) / 1000;
+      const finalVal = full.sequences > 0 ? full.mean : null;
+      if (finalVal !== null) {
+        log(
+          `train: validation loss over all ${fmtInt(full.sequences)} validation sequences ` +
+            `(${fmtInt(full.tokens)} predicted tokens): ${finalVal.toFixed(4)} ± ${
+              full.se.toFixed(4)
+            } (standard error across sequences); ${fmtInt(full.tokens / evalS)} tokens/s`,
+        );
+      }
+
       // Final outputs: weights, config, loss curve, summary.
       const entropy = unigramEntropy(train.tokens);
-      const finalVal = rows.findLast((r) => r.val_loss !== null)?.val_loss ?? null;
       const finalTrain = rows.at(-1)!.train_loss;
       const meanTokensPerS = trainTime > 0 ? ((tc.steps - start) * tokensPerStep) / trainTime : 0;
       await saveTransformer(files.model, model, { run: cfg.run, steps: String(tc.steps) });
@@ -214,6 +235,10 @@ export async function run(
         tokens_seen: tc.steps * tokensPerStep,
         final_train_loss: finalTrain,
         final_val_loss: finalVal,
+        final_val_loss_se: full.sequences > 1 ? full.se : null,
+        val_sequences: full.sequences,
+        val_tokens: full.tokens,
+        sample_val_loss: sampleVal,
         unigram_entropy: entropy,
         below_unigram_entropy: finalVal === null ? null : entropy - finalVal,
         train_tokens_per_s: meanTokensPerS,

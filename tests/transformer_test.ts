@@ -33,6 +33,8 @@ import {
   PARAM_NAMES,
   paramShapes,
   replaceMlpPost,
+  splitLoss,
+  tokenLosses,
   trainStep,
   type TransformerConfig,
   transformerConfig,
@@ -464,3 +466,24 @@ function referenceForward(
   }
   return { logits, mlpPost };
 }
+
+Deno.test("splitLoss() is the mean over every sequence, with the standard error of the sequences", async () => {
+  const model = createTransformer(GRAD_CFG, { seed: 7, initStd: 0.3 });
+  const T = GRAD_CFG.nCtx, n = 7;
+  const rng = new Rng(11);
+  const ids = Uint16Array.from({ length: n * T }, () => rng.int(GRAD_CFG.dVocab));
+  const before = tf.memory().numTensors;
+  // Batches of 3 (the last one short) give what one pass over all sequences gives.
+  const got = await splitLoss(model, ids, { contextLength: T, batchSize: 3 });
+  assertEquals(tf.memory().numTensors, before);
+  const all = tf.tensor2d(Int32Array.from(ids), [n, T], "int32");
+  const perSeqT = tf.tidy(() => tf.mean(tokenLosses(model, all), 1));
+  const perSeq = Array.from(perSeqT.dataSync());
+  const mean = perSeq.reduce((a, b) => a + b, 0) / n;
+  const sd = Math.sqrt(perSeq.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1));
+  assertAlmostEquals(got.mean, await evalLoss(model, all), 1e-5);
+  assertAlmostEquals(got.se, sd / Math.sqrt(n), 1e-6);
+  assertEquals([got.sequences, got.tokens], [n, n * (T - 1)]);
+  tf.dispose([all, perSeqT]);
+  disposeTransformer(model);
+});
