@@ -88,14 +88,17 @@ function tfName(name: string): string {
 }
 
 /**
- * Starts the chosen backend (default: $TFJS_BACKEND, else "auto") and makes it tfjs's active
+ * Starts the chosen backend (a name; else, for "auto" or none, $TFJS_BACKEND; else "auto") and
+ * makes it tfjs's active
  * one. Calling it again with the same choice and threads does nothing and returns the same info.
  */
 export async function initBackend(
   choice?: string,
   opts: BackendOptions = {},
 ): Promise<BackendInfo> {
-  const wanted = choice ?? envChoice() ?? "auto";
+  // A named choice (--backend, --set backend=NAME) wins; "auto", the presets' value, defers to
+  // $TFJS_BACKEND where it is set and readable.
+  const wanted = (choice && choice !== "auto" ? choice : undefined) ?? envChoice() ?? "auto";
   if (!(BACKEND_CHOICES as readonly string[]).includes(wanted)) {
     throw new Error(`Unknown backend "${wanted}": expected one of ${BACKEND_CHOICES.join(", ")}`);
   }

@@ -100,6 +100,13 @@ export function parseTaskArgs(spec: TaskSpec, args: string[] = Deno.args): Parse
     console.log(helpText(spec));
     Deno.exit(0);
   }
+  if (parsed.positionals.length > 0) {
+    const arg = parsed.positionals[0];
+    const hint = spec.options?.preset ? ` (did you mean --preset ${arg}?)` : "";
+    throw new Error(
+      `Unexpected argument "${arg}": deno task ${spec.name} takes options only${hint} (see --help)`,
+    );
+  }
   return parsed as ParsedArgs;
 }
 

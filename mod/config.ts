@@ -495,6 +495,29 @@ export function validateConfig(cfg: unknown): RunConfig {
   if (!c.mix.sources.some((s) => s.weight > 0)) {
     throw new Error(`Config key "mix.sources" must give at least one source a weight above 0`);
   }
+  if (c.run === "." || c.run === "..") {
+    throw new Error(`Config key "run" must name a folder, got "${c.run}"`);
+  }
+  if (c.sae.sizes.length === 0 || new Set(c.sae.sizes).size !== c.sae.sizes.length) {
+    throw new Error(
+      `Config key "sae.sizes" must list distinct sizes, at least one, got [${c.sae.sizes}]`,
+    );
+  }
+  // Cross-key checks, here so that a bad value fails before the first stage runs.
+  if (!c.sae.sizes.includes(c.steer.size)) {
+    throw new Error(
+      `Config key "steer.size" (${c.steer.size}) must be one of sae.sizes [${c.sae.sizes}]`,
+    );
+  }
+  const notTrained = c.autointerp.sizes.filter((n) => !c.sae.sizes.includes(n));
+  if (notTrained.length > 0) {
+    throw new Error(
+      `Config key "autointerp.sizes" names [${notTrained}], not among sae.sizes [${c.sae.sizes}]`,
+    );
+  }
+  if (c.steer.scales.length === 0) {
+    throw new Error(`Config key "steer.scales" must list at least one scale`);
+  }
   if (c.sae.inits.length === 0 || new Set(c.sae.inits).size !== c.sae.inits.length) {
     throw new Error(
       `Config key "sae.inits" must list distinct inits, at least one, got ${

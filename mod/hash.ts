@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { fileURLToPath } from "node:url";
 import { createHash } from "node:crypto";
 import { dirname, join, relative } from "node:path";
 import { PROJECT_ROOT } from "./paths.ts";
@@ -40,9 +41,9 @@ const IMPORT_RE =
 /** Local files a module imports, transitively (relative specifiers only), sorted. */
 export async function sourceFiles(entry: string | URL): Promise<string[]> {
   const start = entry instanceof URL
-    ? entry.pathname
+    ? fileURLToPath(entry)
     : entry.startsWith("file:")
-    ? new URL(entry).pathname
+    ? fileURLToPath(entry)
     : entry;
   const seen = new Set<string>();
   const queue = [start];

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 
 export interface RunPaths {
@@ -98,7 +99,7 @@ export function saeSlots(sae: { sizes: number[]; inits: string[]; seeds: number 
 }
 
 /** The project root (the folder holding deno.json), from this file's location. */
-export const PROJECT_ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+export const PROJECT_ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
 
 /** The folder of an installed npm package (deno.json sets nodeModulesDir to "auto"). */
 export function npmPackageDir(name: string): string {

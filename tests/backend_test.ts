@@ -108,7 +108,7 @@ Deno.test("initBackend('wasm') loads wasm from node_modules with the matmul fix"
   sum.dispose();
 });
 
-Deno.test("initBackend() with no choice follows TFJS_BACKEND", async () => {
+Deno.test('initBackend() with no choice or "auto" follows TFJS_BACKEND', async () => {
   const saved = Deno.env.get("TFJS_BACKEND");
   try {
     Deno.env.set("TFJS_BACKEND", "cpu");
@@ -117,6 +117,10 @@ Deno.test("initBackend() with no choice follows TFJS_BACKEND", async () => {
     Deno.env.set("TFJS_BACKEND", "wasm");
     assertEquals((await initBackend(undefined, QUIET)).name, "wasm");
     assertEquals(tf.getBackend(), "wasm");
+    // "auto", the presets' value, defers to the variable; a named backend wins over it.
+    Deno.env.set("TFJS_BACKEND", "cpu");
+    assertEquals((await initBackend("auto", QUIET)).name, "cpu");
+    assertEquals((await initBackend("wasm", QUIET)).name, "wasm");
     Deno.env.set("TFJS_BACKEND", "tpu");
     await assertRejects(() => initBackend(undefined, QUIET), /Unknown backend "tpu"/);
   } finally {

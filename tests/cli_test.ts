@@ -17,6 +17,16 @@ Deno.test("every task answers --help", async () => {
   }
 });
 
+Deno.test("a stray positional argument is an error, not a run of the default preset", async () => {
+  const out = await runTask("tokenize", ["test"]);
+  assertEquals(out.code, 1);
+  assertEquals(
+    oneErrorLine(out.stderr),
+    'error: Unexpected argument "test": deno task tokenize takes options only (did you mean ' +
+      "--preset test?) (see --help)",
+  );
+});
+
 Deno.test("an unknown preset or config key exits non-zero with one line naming it", async () => {
   let out = await runTask("tokenize", ["--preset", "giant"]);
   assertEquals(out.code, 1);

@@ -111,3 +111,32 @@ Deno.test("validateConfig accepts a saved config and rejects a tampered one", as
   }
   assert(message.includes(`"mix.sources[0].kind"`), message);
 });
+
+Deno.test("cross-key and empty-list errors name the key before any stage runs", async () => {
+  await assertRejects(
+    () => loadConfig({ preset: "test", set: ["steer.size=96"] }),
+    /Config key "steer.size" \(96\) must be one of sae.sizes \[64,128\]/,
+  );
+  await assertRejects(
+    () => loadConfig({ preset: "test", set: ["autointerp.sizes=[64,256]"] }),
+    /Config key "autointerp.sizes" names \[256\], not among sae.sizes \[64,128\]/,
+  );
+  await assertRejects(
+    () => loadConfig({ preset: "test", set: ["sae.sizes=[]"] }),
+    /Config key "sae.sizes" must list distinct sizes, at least one, got \[\]/,
+  );
+  await assertRejects(
+    () => loadConfig({ preset: "test", set: ["sae.sizes=[64,64]"] }),
+    /Config key "sae.sizes" must list distinct sizes/,
+  );
+  await assertRejects(
+    () => loadConfig({ preset: "test", set: ["steer.scales=[]"] }),
+    /Config key "steer.scales" must list at least one scale/,
+  );
+  for (const run of [".", ".."]) {
+    await assertRejects(
+      () => loadConfig({ preset: "test", run }),
+      /Config key "run" must name a folder/,
+    );
+  }
+});

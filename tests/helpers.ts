@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { fileURLToPath } from "node:url";
 import { loadConfig, type RunConfig } from "../mod/config.ts";
 
 /** A `test`-preset config whose data and results live in a fresh temporary folder. */
@@ -25,7 +26,7 @@ export interface TaskOutput {
   stderr: string;
 }
 
-const ROOT = new URL("..", import.meta.url).pathname;
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 /** The argument list of `deno run <flags> tasks/<task>.ts <args>`. */
 export function taskCommand(

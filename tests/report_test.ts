@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { fileURLToPath } from "node:url";
 import * as arrow from "apache-arrow";
 import { get_encoding } from "tiktoken";
 import { assert, assertAlmostEquals, assertEquals, assertLess, assertMatch } from "./assert.ts";
@@ -19,7 +20,7 @@ import { inlineSvg } from "../mod/report/page.ts";
 import { CHROMIUM_ARGS, DEFAULT_CHROMIUM } from "../mod/plot_png.ts";
 import { runTask } from "./helpers.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
 
 Deno.test("round3() keeps three significant digits", () => {
   assertEquals(
