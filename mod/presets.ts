@@ -153,10 +153,11 @@ const demo: RunConfig = {
     lr: 1e-3,
     batchSize: 1024,
     microBatch: 1024,
-    // The paper's init; the lr warms up over 16 steps at the start and after each resample. The
-    // last resample (step 128) leaves 256 steps = 5⅓ dead windows of 48 steps before the end.
-    inits: ["independent"],
-    seeds: 1,
+    // The paper's init beside the 2024 encoder-parallel one, two seeds each, from one pass (the
+    // scaling fits pool the seeds). The lr warms up over 16 steps at the start and after each
+    // resample. The last resample (step 128) leaves 256 steps = 5⅓ dead windows of 48 steps.
+    inits: ["independent", "parallel"],
+    seeds: 2,
     warmupSteps: 16,
     resampleSteps: [64, 128],
     deadWindow: 48,
@@ -169,7 +170,8 @@ const demo: RunConfig = {
     topK: 10,
     quantileBins: 5,
     perQuantile: 2,
-    random: 5,
+    // As many wholly silent contexts as autointerp's detection step asks for (10 negatives).
+    random: 10,
     contextBefore: 12,
     contextAfter: 4,
     logitTopN: 10,
@@ -228,8 +230,12 @@ const test: RunConfig = {
   sae: {
     ...demo.sae,
     sizes: [64, 128],
-    // Strong enough to kill features within the test's 32 steps, so resampling has work to do.
-    l1Coefficient: 1,
+    inits: ["independent"],
+    seeds: 1,
+    // With the paper's independent init, λ = 1 killed every feature in the test's 32 steps (no
+    // examples, steering or autointerp left to test); 0.1 leaves a few dead for the resample
+    // (5 of 128 at step 20) and L0 ~5.
+    l1Coefficient: 0.1,
     lr: 0.01,
     batchSize: 256,
     microBatch: 256,
@@ -241,7 +247,7 @@ const test: RunConfig = {
     logEvery: 4,
     checkpointEvery: 8,
   },
-  features: { ...demo.features, topK: 5, lossSequences: 8 },
+  features: { ...demo.features, topK: 5, random: 5, lossSequences: 8 },
   steer: { ...demo.steer, size: 64, autoFeatures: 2, prompts: ["The"], maxNewTokens: 8 },
   autointerp: { ...demo.autointerp, sizes: [64], n: 3 },
 };
@@ -277,6 +283,8 @@ const paper: RunConfig = {
   // Towards Monosemanticity: batch 4096 (rows), Adam, resampling at 25k, 50k, 75k, 100k steps.
   sae: {
     ...demo.sae,
+    inits: ["independent"],
+    seeds: 1,
     batchSize: 4096,
     microBatch: 2048,
     // 20M / 4096 = 4,882 steps: the last resample (3000) leaves 3.8 dead windows before the end.
