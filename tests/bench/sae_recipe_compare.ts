@@ -5,6 +5,7 @@
  *
  *   deno task bench:recipe --run demo [--seeds 0,1,2] [--inits independent,parallel]
  *       [--sizes 512,1024] [--threads 2] [--resample-power 2] [--resample-center]
+ *       [--reference-json FILE]
  *       [--data-dir data] [--results-dir results]
  *
  * --resample-power and --resample-center pass through to the reference (draw probability ∝
@@ -37,7 +38,7 @@
  */
 import * as arrow from "apache-arrow";
 import { join } from "node:path";
-import { readParquet, writeParquet } from "../../mod/parquet.ts";
+import { readParquet, writeParquet } from "../../mod/io/parquet.ts";
 import { exportActivations } from "./export_activations.ts";
 import { arg } from "./args.ts";
 
@@ -127,6 +128,13 @@ async function projectResults(
   path: string,
   defaultInit: string,
 ): Promise<{ rows: SaeResult[]; hasInit: boolean; skipped: number }> {
+  // Before the SAE stage has finished there is nothing to compare yet: the reference can still
+  // run (and be saved with --reference-json) meanwhile.
+  try {
+    await Deno.stat(path);
+  } catch {
+    return { rows: [], hasInit: false, skipped: 0 };
+  }
   const t = await readParquet(path);
   const size = numCol(t, "size"), fve = numCol(t, "fve"), l0 = numCol(t, "l0");
   const dead = numCol(t, "dead_fraction");
@@ -220,20 +228,38 @@ async function main(): Promise<void> {
     ...(Deno.args.includes("--resample-center") ? ["--resample-center"] : []),
     ...["--log-every", String(Math.max(1, Math.ceil(steps / 4)))],
   ];
-  let out: Deno.CommandOutput;
-  try {
-    out = await new Deno.Command(PYTHON, { args, stdout: "piped", stderr: "inherit" }).output();
-  } catch (e) {
-    throw new Error(
-      `Cannot run ${PYTHON} (${(e as Error).message.split("\n")[0]}): ` +
-        `apt-get install python3-torch libtcmalloc-minimal4`,
-    );
+  // --reference-json FILE: reuse the reference's JSON lines from FILE when it exists, else run
+  // the reference and save them there (so it can run while the project's SAE stage still trains).
+  const refJson = Deno.args.includes("--reference-json") ? arg("reference-json", "") : "";
+  let refText: string | null = null;
+  if (refJson) refText = await Deno.readTextFile(refJson).catch(() => null);
+  if (refText !== null) {
+    console.log(`bench:recipe: reference results reused from ${refJson}`);
+  } else {
+    let out: Deno.CommandOutput;
+    try {
+      out = await new Deno.Command(PYTHON, { args, stdout: "piped", stderr: "inherit" }).output();
+    } catch (e) {
+      throw new Error(
+        `Cannot run ${PYTHON} (${(e as Error).message.split("\n")[0]}): ` +
+          `apt-get install python3-torch libtcmalloc-minimal4`,
+      );
+    }
+    if (out.code !== 0) throw new Error(`The reference (${PYTHON}) exited with ${out.code}`);
+    refText = new TextDecoder().decode(out.stdout);
+    if (refJson) await Deno.writeTextFile(refJson, refText);
   }
-  if (out.code !== 0) throw new Error(`The reference (${PYTHON}) exited with ${out.code}`);
-  const ref = new TextDecoder().decode(out.stdout).trim().split("\n").filter((l) =>
-    l.startsWith("{")
-  )
+  const ref = refText.trim().split("\n").filter((l) => l.startsWith("{"))
     .map((l) => JSON.parse(l) as SaeResult & Record<string, unknown>);
+  if (project.rows.length === 0) {
+    console.log(
+      `bench:recipe: ${summaryPath} does not exist yet: ${ref.length} reference SAEs trained` +
+        `${
+          refJson ? ` and saved to ${refJson}; rerun with the same flags after the sae stage` : ""
+        }`,
+    );
+    return;
+  }
 
   const projTokens = new Set(
     project.rows.map((r) => r.train_tokens).filter((x) => x !== undefined),
