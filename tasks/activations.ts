@@ -14,25 +14,25 @@
 import * as tf from "@tensorflow/tfjs";
 import * as arrow from "apache-arrow";
 import { join } from "node:path";
-import { fmtInt, log, runMain, type TaskSpec, TENSOR_OPTIONS } from "../mod/cli.ts";
-import { pick, type RunConfig } from "../mod/config.ts";
-import { initBackend } from "../mod/backend.ts";
-import { writeParquet } from "../mod/parquet.ts";
-import { runPaths } from "../mod/paths.ts";
-import { runStage, type StageResult } from "../mod/stage.ts";
-import { stageMain } from "../mod/task.ts";
-import { readTokens, type TokenSplit } from "../mod/tokens.ts";
-import { deriveSeed, Rng } from "../mod/rng.ts";
-import { hashFile, hashJson } from "../mod/hash.ts";
-import { exists, readJson, writeJsonAtomic } from "../mod/fsutil.ts";
-import { disposeTransformer, mlpActivations, type Transformer } from "../mod/transformer.ts";
-import { loadTransformer } from "../mod/transformer_io.ts";
+import { fmtInt, log, runMain, type TaskSpec, TENSOR_OPTIONS } from "../mod/run/mod.ts";
+import { pick, type RunConfig } from "../mod/run/mod.ts";
+import { initBackend } from "../mod/backend/mod.ts";
+import { writeParquet } from "../mod/io/mod.ts";
+import { runPaths } from "../mod/run/mod.ts";
+import { runStage, type StageResult } from "../mod/run/mod.ts";
+import { stageMain } from "../mod/run/mod.ts";
+import { readTokens, type TokenSplit } from "../mod/tokenize/mod.ts";
+import { deriveSeed, Rng } from "../mod/run/mod.ts";
+import { hashFile, hashJson } from "../mod/run/mod.ts";
+import { exists, readJson, writeJsonAtomic } from "../mod/io/mod.ts";
+import { disposeTransformer, mlpActivations, type Transformer } from "../mod/transformer/mod.ts";
+import { loadTransformer } from "../mod/transformer/mod.ts";
 import {
   type ActivationRows,
   HELDOUT_FILE,
   trainShardName,
   writeActivationShard,
-} from "../mod/activations.ts";
+} from "../mod/activations/mod.ts";
 import * as train from "./train.ts";
 
 export const SPEC: TaskSpec = {

@@ -21,13 +21,13 @@
  */
 import * as arrow from "apache-arrow";
 import { join } from "node:path";
-import { CONFIG_OPTIONS, fmtInt, log, runMain, type TaskSpec } from "../mod/cli.ts";
-import { pick, type RunConfig } from "../mod/config.ts";
-import { readParquet, writeParquet } from "../mod/parquet.ts";
-import { runPaths } from "../mod/paths.ts";
-import { runStage, type StageResult } from "../mod/stage.ts";
-import { stageMain } from "../mod/task.ts";
-import { deriveSeed, Rng } from "../mod/rng.ts";
+import { CONFIG_OPTIONS, fmtInt, log, runMain, type TaskSpec } from "../mod/run/mod.ts";
+import { pick, type RunConfig } from "../mod/run/mod.ts";
+import { readParquet, writeParquet } from "../mod/io/mod.ts";
+import { runPaths } from "../mod/run/mod.ts";
+import { runStage, type StageResult } from "../mod/run/mod.ts";
+import { stageMain } from "../mod/run/mod.ts";
+import { deriveSeed, Rng } from "../mod/run/mod.ts";
 import {
   AutointerpClient,
   DEFAULT_DETECTION,

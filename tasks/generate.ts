@@ -10,14 +10,14 @@
  * @module
  */
 import { join } from "node:path";
-import { parseTaskArgs, runMain, type TaskSpec, TENSOR_OPTIONS } from "../mod/cli.ts";
-import { configSources, loadConfig } from "../mod/config.ts";
-import { initBackend } from "../mod/backend.ts";
-import { runPaths } from "../mod/paths.ts";
-import { createTokenizer } from "../mod/tokenizer.ts";
-import { disposeTransformer } from "../mod/transformer.ts";
-import { loadTransformer } from "../mod/transformer_io.ts";
-import { sample } from "../mod/transformer_sample.ts";
+import { parseTaskArgs, runMain, type TaskSpec, TENSOR_OPTIONS } from "../mod/run/mod.ts";
+import { configSources, loadConfig } from "../mod/run/mod.ts";
+import { initBackend } from "../mod/backend/mod.ts";
+import { runPaths } from "../mod/run/mod.ts";
+import { createTokenizer } from "../mod/tokenize/mod.ts";
+import { disposeTransformer } from "../mod/transformer/mod.ts";
+import { loadTransformer } from "../mod/transformer/mod.ts";
+import { sample } from "../mod/transformer/mod.ts";
 import * as train from "./train.ts";
 
 export const SPEC: TaskSpec = {

@@ -11,14 +11,14 @@
  * @module
  */
 import * as arrow from "apache-arrow";
-import { CONFIG_OPTIONS, fmtInt, log, runMain, type TaskSpec } from "../mod/cli.ts";
-import { pick, type RunConfig } from "../mod/config.ts";
-import { localInputs, mixSources } from "../mod/mix.ts";
-import { writeParquet } from "../mod/parquet.ts";
-import { runPaths } from "../mod/paths.ts";
-import { runStage, type StageResult } from "../mod/stage.ts";
-import { stageMain } from "../mod/task.ts";
-import { writeJsonAtomic } from "../mod/fsutil.ts";
+import { CONFIG_OPTIONS, fmtInt, log, runMain, type TaskSpec } from "../mod/run/mod.ts";
+import { pick, type RunConfig } from "../mod/run/mod.ts";
+import { localInputs, mixSources } from "../mod/corpus/mod.ts";
+import { writeParquet } from "../mod/io/mod.ts";
+import { runPaths } from "../mod/run/mod.ts";
+import { runStage, type StageResult } from "../mod/run/mod.ts";
+import { stageMain } from "../mod/run/mod.ts";
+import { writeJsonAtomic } from "../mod/io/mod.ts";
 import { join } from "node:path";
 
 export const SPEC: TaskSpec = {

@@ -14,11 +14,18 @@
  * @module
  */
 import { join, resolve } from "node:path";
-import { CONFIG_OPTIONS, fmtInt, log, parseTaskArgs, runMain, type TaskSpec } from "../mod/cli.ts";
-import { configSources, loadConfig, type RunConfig } from "../mod/config.ts";
-import { exists } from "../mod/fsutil.ts";
-import { runPaths } from "../mod/paths.ts";
-import { runStage, setTopStage, type StageResult } from "../mod/stage.ts";
+import {
+  CONFIG_OPTIONS,
+  fmtInt,
+  log,
+  parseTaskArgs,
+  runMain,
+  type TaskSpec,
+} from "../mod/run/mod.ts";
+import { configSources, loadConfig, type RunConfig } from "../mod/run/mod.ts";
+import { exists } from "../mod/io/mod.ts";
+import { runPaths } from "../mod/run/mod.ts";
+import { runStage, setTopStage, type StageResult } from "../mod/run/mod.ts";
 import {
   buildReport,
   DEFAULT_SHARD_SIZE,

@@ -7,7 +7,7 @@
  * per (init in sae.inits, replicate < sae.seeds, size in sae.sizes), all from the same stream (each
  * batch is read once), each seeded by slotSeed(seed, init, size, replicate). Writes, per SAE, to
  * results/<run>/sae/f<N>/ for the primary SAE of size N (the first init, replicate 0) and to
- * results/<run>/sae/f<N>-<init>-r<r>/ for every other (mod/paths.ts, saeDirName):
+ * results/<run>/sae/f<N>-<init>-r<r>/ for every other (mod/run/layout.ts, saeDirName):
  * sae.safetensors + cfg.json (SAELens layout, plus init, seed and replicate), metrics.parquet
  * (per logging step: loss, mse, fve, l1, l0, dead fraction, resample events, tokens/s),
  * resamples.parquet (one row per resampling event) and feature_stats.parquet (per feature, on the
@@ -22,33 +22,29 @@
 import * as tf from "@tensorflow/tfjs";
 import * as arrow from "apache-arrow";
 import { join } from "node:path";
-import { fmtInt, log, runMain, type TaskSpec, TENSOR_OPTIONS } from "../mod/cli.ts";
-import { pick, type RunConfig } from "../mod/config.ts";
-import { initBackend } from "../mod/backend.ts";
-import { writeParquet } from "../mod/parquet.ts";
-import { runPaths, type SaeSlot, saeSlots } from "../mod/paths.ts";
-import { runStage, type StageResult } from "../mod/stage.ts";
-import { stageMain } from "../mod/task.ts";
-import { hashJson } from "../mod/hash.ts";
-import { exists, readJson, writeJsonAtomic } from "../mod/fsutil.ts";
+import { fmtInt, log, runMain, type TaskSpec, TENSOR_OPTIONS } from "../mod/run/mod.ts";
+import { pick, type RunConfig } from "../mod/run/mod.ts";
+import { initBackend } from "../mod/backend/mod.ts";
+import { writeParquet } from "../mod/io/mod.ts";
+import { runPaths, type SaeSlot, saeSlots } from "../mod/run/mod.ts";
+import { runStage, type StageResult } from "../mod/run/mod.ts";
+import { stageMain } from "../mod/run/mod.ts";
+import { hashJson } from "../mod/run/mod.ts";
+import { exists, readJson, writeJsonAtomic } from "../mod/io/mod.ts";
 import {
   HELDOUT_FILE,
   HOOK_NAME,
   readActivationShard,
   trainShardName,
-} from "../mod/activations.ts";
-import { ActivationStream } from "../mod/activation_stream.ts";
-import { type SaeStepMetrics, SweepTrainer } from "../mod/sae_trainer.ts";
-import { type SaeTrainConfig, slotSeed } from "../mod/sae_train_config.ts";
-import {
-  readSweepCheckpoint,
-  SWEEP_STATE_JSON,
-  writeSweepCheckpoint,
-} from "../mod/sae_checkpoint.ts";
-import { adaptiveSaeGrads, saeGradsSparse } from "../mod/sae_sparse.ts";
-import { saeGrads } from "../mod/sae_grads.ts";
-import { SAE_CFG_FILE, SAE_WEIGHTS_FILE, saveSae } from "../mod/sae.ts";
-import { evaluateSae } from "../mod/sae_metrics.ts";
+} from "../mod/activations/mod.ts";
+import { ActivationStream } from "../mod/activations/mod.ts";
+import { type SaeStepMetrics, SweepTrainer } from "../mod/sae/mod.ts";
+import { type SaeTrainConfig, slotSeed } from "../mod/sae/mod.ts";
+import { readSweepCheckpoint, SWEEP_STATE_JSON, writeSweepCheckpoint } from "../mod/sae/mod.ts";
+import { adaptiveSaeGrads, saeGradsSparse } from "../mod/sae/mod.ts";
+import { saeGrads } from "../mod/sae/mod.ts";
+import { SAE_CFG_FILE, SAE_WEIGHTS_FILE, saveSae } from "../mod/sae/mod.ts";
+import { evaluateSae } from "../mod/sae/mod.ts";
 import * as activations from "./activations.ts";
 
 export const SPEC: TaskSpec = {

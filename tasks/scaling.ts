@@ -14,7 +14,7 @@
  *   and max; loss recovered of the primary SAE;
  * - results/<run>/scaling_fits.parquet: one row per (init, statistic): the OLS fit of log10 L0, of
  *   the dead-or-ultra-low fraction and (descriptive) of log10 alive fraction on log10 size, with
- *   slope, SE, df, Student-t 95% CI, R², n and the verdict (mod/scaling.ts says why these);
+ *   slope, SE, df, Student-t 95% CI, R², n and the verdict (mod/scaling/scaling.ts says why these);
  * - results/<run>/plots/*.svg (and .png where headless Chromium is available): density_overlay,
  *   density_f<N>, log_density_f<largest> (primary SAEs), scaling, transformer_loss, sae_metrics.
  *
@@ -22,12 +22,12 @@
  */
 import * as arrow from "apache-arrow";
 import { join } from "node:path";
-import { CONFIG_OPTIONS, log, parseTaskArgs, runMain, type TaskSpec } from "../mod/cli.ts";
-import { configSources, loadConfig, pick, type RunConfig } from "../mod/config.ts";
-import { readParquet, writeParquet } from "../mod/parquet.ts";
-import { runPaths } from "../mod/paths.ts";
-import { runStage, setTopStage, type StageResult } from "../mod/stage.ts";
-import { densityHistogram } from "../mod/density.ts";
+import { CONFIG_OPTIONS, log, parseTaskArgs, runMain, type TaskSpec } from "../mod/run/mod.ts";
+import { configSources, loadConfig, pick, type RunConfig } from "../mod/run/mod.ts";
+import { readParquet, writeParquet } from "../mod/io/mod.ts";
+import { runPaths } from "../mod/run/mod.ts";
+import { runStage, setTopStage, type StageResult } from "../mod/run/mod.ts";
+import { densityHistogram } from "../mod/features/mod.ts";
 import {
   analyseScaling,
   deadOrUltraLowLabel,
@@ -38,7 +38,7 @@ import {
   SCALING_FITS_FILE,
   SIZE_STATS,
   type SizeRow,
-} from "../mod/scaling.ts";
+} from "../mod/scaling/mod.ts";
 import {
   densityChart,
   densityOverlayChart,
@@ -49,7 +49,7 @@ import {
   type ScalingFitLine,
   type SizedHistogram,
   writeCharts,
-} from "../mod/plot.ts";
+} from "../mod/plot/mod.ts";
 import * as features from "./features.ts";
 import { SAE_FILES } from "./sae.ts";
 

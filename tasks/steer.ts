@@ -15,17 +15,17 @@
 import * as tf from "@tensorflow/tfjs";
 import * as arrow from "apache-arrow";
 import { join } from "node:path";
-import { log, parseTaskArgs, runMain, type TaskSpec, TENSOR_OPTIONS } from "../mod/cli.ts";
-import { configSources, loadConfig, pick, type RunConfig } from "../mod/config.ts";
-import { initBackend } from "../mod/backend.ts";
-import { readParquet, writeParquet } from "../mod/parquet.ts";
-import { runPaths } from "../mod/paths.ts";
-import { runStage, setTopStage, type StageResult } from "../mod/stage.ts";
-import { createTokenizer } from "../mod/tokenizer.ts";
-import { disposeSae, loadSae, type Sae } from "../mod/sae.ts";
-import { addToMlpPost, disposeTransformer, type Transformer } from "../mod/transformer.ts";
-import { loadTransformer } from "../mod/transformer_io.ts";
-import { sample } from "../mod/transformer_sample.ts";
+import { log, parseTaskArgs, runMain, type TaskSpec, TENSOR_OPTIONS } from "../mod/run/mod.ts";
+import { configSources, loadConfig, pick, type RunConfig } from "../mod/run/mod.ts";
+import { initBackend } from "../mod/backend/mod.ts";
+import { readParquet, writeParquet } from "../mod/io/mod.ts";
+import { runPaths } from "../mod/run/mod.ts";
+import { runStage, setTopStage, type StageResult } from "../mod/run/mod.ts";
+import { createTokenizer } from "../mod/tokenize/mod.ts";
+import { disposeSae, loadSae, type Sae } from "../mod/sae/mod.ts";
+import { addToMlpPost, disposeTransformer, type Transformer } from "../mod/transformer/mod.ts";
+import { loadTransformer } from "../mod/transformer/mod.ts";
+import { sample } from "../mod/transformer/mod.ts";
 import * as features from "./features.ts";
 import { SAE_FILES } from "./sae.ts";
 

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { CONFIG_OPTIONS, log, parseTaskArgs, runMain, type TaskSpec } from "../mod/cli.ts";
+import { CONFIG_OPTIONS, log, parseTaskArgs, runMain, type TaskSpec } from "../mod/run/mod.ts";
 
 /** Stages in pipeline order. autointerp skips itself (exit 0) without OPENAI_API_KEY. */
 export const STAGES = [

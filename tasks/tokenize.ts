@@ -9,21 +9,21 @@
  * tokenizer, vocab_size, context_length and eot_token. Also data/<run>/tokenize_stats.parquet
  * (per source: docs, tokens, sequences, validation sequences, distinct train and validation
  * documents, dropped tokens; and throughput). The split is by document, before packing: a
- * document and its repeats are on one side only (mod/pack.ts).
+ * document and its repeats are on one side only (mod/tokenize/pack.ts).
  *
  * @module
  */
 import * as arrow from "apache-arrow";
-import { CONFIG_OPTIONS, fmtInt, log, runMain, type TaskSpec } from "../mod/cli.ts";
-import { pick, type RunConfig } from "../mod/config.ts";
-import { readParquet, requireColumns, writeParquet } from "../mod/parquet.ts";
-import { runPaths } from "../mod/paths.ts";
-import { runStage, type StageResult } from "../mod/stage.ts";
-import { stageMain } from "../mod/task.ts";
-import { encodeDocs } from "../mod/encode.ts";
-import { pack, type SourceStream } from "../mod/pack.ts";
-import { EOT_TOKEN, GPT2_VOCAB_SIZE } from "../mod/tokenizer.ts";
-import { tokensTable } from "../mod/tokens.ts";
+import { CONFIG_OPTIONS, fmtInt, log, runMain, type TaskSpec } from "../mod/run/mod.ts";
+import { pick, type RunConfig } from "../mod/run/mod.ts";
+import { readParquet, requireColumns, writeParquet } from "../mod/io/mod.ts";
+import { runPaths } from "../mod/run/mod.ts";
+import { runStage, type StageResult } from "../mod/run/mod.ts";
+import { stageMain } from "../mod/run/mod.ts";
+import { encodeDocs } from "../mod/tokenize/mod.ts";
+import { pack, type SourceStream } from "../mod/tokenize/mod.ts";
+import { EOT_TOKEN, GPT2_VOCAB_SIZE } from "../mod/tokenize/mod.ts";
+import { tokensTable } from "../mod/tokenize/mod.ts";
 import * as mix from "./mix.ts";
 import { join } from "node:path";
 

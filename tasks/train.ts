@@ -16,18 +16,18 @@
 import * as tf from "@tensorflow/tfjs";
 import * as arrow from "apache-arrow";
 import { join } from "node:path";
-import { fmtInt, log, runMain, type TaskSpec, TENSOR_OPTIONS } from "../mod/cli.ts";
-import { pick, type RunConfig } from "../mod/config.ts";
-import { initBackend } from "../mod/backend.ts";
-import { writeParquet } from "../mod/parquet.ts";
-import { runPaths } from "../mod/paths.ts";
-import { runStage, type StageResult } from "../mod/stage.ts";
-import { stageMain } from "../mod/task.ts";
-import { readTokens } from "../mod/tokens.ts";
-import { GPT2_VOCAB_SIZE } from "../mod/tokenizer.ts";
-import { deriveSeed, Rng } from "../mod/rng.ts";
-import { hashFile, hashJson } from "../mod/hash.ts";
-import { writeJsonAtomic } from "../mod/fsutil.ts";
+import { fmtInt, log, runMain, type TaskSpec, TENSOR_OPTIONS } from "../mod/run/mod.ts";
+import { pick, type RunConfig } from "../mod/run/mod.ts";
+import { initBackend } from "../mod/backend/mod.ts";
+import { writeParquet } from "../mod/io/mod.ts";
+import { runPaths } from "../mod/run/mod.ts";
+import { runStage, type StageResult } from "../mod/run/mod.ts";
+import { stageMain } from "../mod/run/mod.ts";
+import { readTokens } from "../mod/tokenize/mod.ts";
+import { GPT2_VOCAB_SIZE } from "../mod/tokenize/mod.ts";
+import { deriveSeed, Rng } from "../mod/run/mod.ts";
+import { hashFile, hashJson } from "../mod/run/mod.ts";
+import { writeJsonAtomic } from "../mod/io/mod.ts";
 import {
   createTransformer,
   disposeTransformer,
@@ -37,9 +37,9 @@ import {
   splitLoss,
   trainStep,
   transformerConfig,
-} from "../mod/transformer.ts";
-import { saveTransformer } from "../mod/transformer_io.ts";
-import { loadCheckpoint, type LossRow, saveCheckpoint } from "../mod/train_checkpoint.ts";
+} from "../mod/transformer/mod.ts";
+import { saveTransformer } from "../mod/transformer/mod.ts";
+import { loadCheckpoint, type LossRow, saveCheckpoint } from "../mod/transformer/mod.ts";
 import * as tokenize from "./tokenize.ts";
 
 export const SPEC: TaskSpec = {

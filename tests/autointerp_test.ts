@@ -2,7 +2,7 @@
  * Tests of mod/autointerp/: the real `openai` client against tests/fake_openai_server.ts, Bills'
  * 0-10 scaling and 20% rule on hand-set activations, and the split between explainer and scorers
  * (no shared sequence) on a feature that fires on runs of tokens, through the features stage's
- * examples (mod/max_activating.ts on the cpu backend).
+ * examples (mod/features/max_activating.ts on the cpu backend).
  *
  *   deno test --allow-net=127.0.0.1 --allow-read --allow-write tests/autointerp_test.ts
  *
@@ -52,13 +52,13 @@ import {
   simulate,
   simulatedValues,
 } from "../mod/autointerp/mod.ts";
-import { binaryScores, pearson } from "../mod/autointerp/score.ts";
+import { binaryScores, pearson } from "../mod/autointerp/mod.ts";
 import * as tf from "@tensorflow/tfjs";
 import * as arrow from "apache-arrow";
-import type { ActivationRows } from "../mod/activations.ts";
-import { collectFeatureExamples, examplesTable } from "../mod/max_activating.ts";
-import { decodeParquet, encodeParquet } from "../mod/parquet.ts";
-import { disposeSae, fromArrays, type Sae } from "../mod/sae.ts";
+import type { ActivationRows } from "../mod/activations/mod.ts";
+import { collectFeatureExamples, examplesTable } from "../mod/features/mod.ts";
+import { decodeParquet, encodeParquet } from "../mod/io/mod.ts";
+import { disposeSae, fromArrays, type Sae } from "../mod/sae/mod.ts";
 
 const KEY = "sk-test-SECRET123";
 const SETTINGS = { base: { temperature: 0 }, maxTokensField: "max_tokens" as const };

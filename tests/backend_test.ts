@@ -1,5 +1,5 @@
 /**
- * Tests of mod/backend.ts: choosing a backend (by name, by TFJS_BACKEND, auto), the fixed wasm
+ * Tests of mod/backend/init.ts: choosing a backend (by name, by TFJS_BACKEND, auto), the fixed wasm
  * matmul against the cpu backend (values and gradients, every transpose combination), memory
  * staying level, wasm threads, and the WebGPU size guard (unit-tested on fake limits; on a live
  * adapter where one exists, else skipped with the reason printed).
@@ -16,10 +16,10 @@ import {
   memoryReport,
   nodeImportReason,
   shutdownBackend,
-} from "../mod/backend.ts";
-import { wasmDataIds, wasmMatMulFixEnabled } from "../mod/backend_wasm.ts";
-import { wasmWorkerCount } from "../mod/backend_wasm_threads.ts";
-import { isSoftwareAdapter, probeWebGPU, webgpuErrors } from "../mod/backend_webgpu.ts";
+} from "../mod/backend/mod.ts";
+import { wasmDataIds, wasmMatMulFixEnabled } from "../mod/backend/mod.ts";
+import { wasmWorkerCount } from "../mod/backend/mod.ts";
+import { isSoftwareAdapter, probeWebGPU, webgpuErrors } from "../mod/backend/mod.ts";
 import {
   assert,
   assertAllClose,
@@ -301,7 +301,7 @@ Deno.test({
   name: "a process that used wasm threads exits by itself",
   ignore: Deno.permissions.querySync({ name: "run" }).state !== "granted",
   async fn() {
-    const backend = new URL("../mod/backend.ts", import.meta.url).href;
+    const backend = new URL("../mod/backend/init.ts", import.meta.url).href;
     const script = `const { initBackend } = await import("${backend}");
       const tf = await import("@tensorflow/tfjs");
       const info = await initBackend("wasm", { threads: 2, quiet: true });

@@ -1,5 +1,5 @@
 /**
- * Tests of mod/blas.ts and mod/backend_blas.ts: sgemm on Float32Arrays against a plain loop, the
+ * Tests of mod/backend/blas.ts and mod/backend/blas_kernels.ts: sgemm on Float32Arrays against a plain loop, the
  * BLAS BatchMatMul/_FusedMatMul kernels on wasm against the kernels they replace (values and
  * gradients, every transpose combination, odd and batched shapes, broadcasting, bias and
  * activations), on the single-threaded heap (ArrayBuffer) and the threaded one
@@ -14,9 +14,9 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { initBackend, shutdownBackend } from "../mod/backend.ts";
-import { wasmDataIds, wasmHeapBytes } from "../mod/backend_wasm.ts";
-import { loadBlas } from "../mod/blas.ts";
+import { initBackend, shutdownBackend } from "../mod/backend/mod.ts";
+import { wasmDataIds, wasmHeapBytes } from "../mod/backend/mod.ts";
+import { loadBlas } from "../mod/backend/mod.ts";
 import {
   batchIndices,
   blasCallCounts,
@@ -24,7 +24,7 @@ import {
   broadcastBatch,
   disableBlas,
   enableBlas,
-} from "../mod/backend_blas.ts";
+} from "../mod/backend/mod.ts";
 import { assert, assertAllClose, assertEquals, assertMatch, assertThrows } from "./assert.ts";
 import { tensor, values } from "./tensors.ts";
 

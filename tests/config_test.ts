@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertRejects } from "./assert.ts";
-import { loadConfig, validateConfig } from "../mod/config.ts";
-import { PRESETS } from "../mod/presets.ts";
+import { loadConfig, validateConfig } from "../mod/run/mod.ts";
+import { PRESETS } from "../mod/run/mod.ts";
 
 Deno.test("every preset validates and names its own run", async () => {
   for (const name of Object.keys(PRESETS)) {

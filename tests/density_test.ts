@@ -10,7 +10,7 @@ import {
   densitySummary,
   featureDensities,
   log10Histogram,
-} from "../mod/density.ts";
+} from "../mod/features/mod.ts";
 
 Deno.test("densityHistogram() puts hand-placed densities in the bins computed by hand", () => {
   // 10M tokens: resolution 1e-7, below the 1e-6 threshold, so ultra-low is measurable.

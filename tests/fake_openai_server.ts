@@ -15,7 +15,7 @@ import {
   EXPLAIN_SYSTEM,
   FUZZING_SYSTEM,
   SIMULATE_SYSTEM,
-} from "../mod/autointerp/prompts.ts";
+} from "../mod/autointerp/mod.ts";
 
 /** The parts of a chat.completions body the fake reads. */
 export interface ChatBody {

@@ -1,8 +1,8 @@
 import { assert, assertEquals } from "./assert.ts";
-import { writeFileAtomic } from "../mod/fsutil.ts";
+import { writeFileAtomic } from "../mod/io/mod.ts";
 
 const WRITER = `
-import { writeFileAtomic } from "${new URL("../mod/fsutil.ts", import.meta.url).href}";
+import { writeFileAtomic } from "${new URL("../mod/io/fs.ts", import.meta.url).href}";
 const [path, mb] = Deno.args;
 const data = new Uint8Array(Number(mb) * 1024 * 1024);
 for (let round = 1; ; round++) {

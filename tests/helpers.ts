@@ -5,7 +5,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { loadConfig, type RunConfig } from "../mod/config.ts";
+import { loadConfig, type RunConfig } from "../mod/run/mod.ts";
 
 /** A `test`-preset config whose data and results live in a fresh temporary folder. */
 export async function tempConfig(

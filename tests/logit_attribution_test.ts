@@ -1,5 +1,5 @@
 /**
- * Tests for mod/logit_attribution.ts on the cpu backend: the top and bottom tokens of hand-set
+ * Tests for mod/features/logit_attribution.ts on the cpu backend: the top and bottom tokens of hand-set
  * weights against a hand computation, chunked against unchunked and against a brute-force
  * ranking, residualScale() on a model whose residual stream is known, and tensor bookkeeping.
  *
@@ -8,8 +8,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { logitAttribution, residualScale } from "../mod/logit_attribution.ts";
-import { disposeSae, fromArrays, type Sae } from "../mod/sae.ts";
+import { logitAttribution, residualScale } from "../mod/features/mod.ts";
+import { disposeSae, fromArrays, type Sae } from "../mod/sae/mod.ts";
 import {
   disposeTransformer,
   PARAM_NAMES,
@@ -17,8 +17,8 @@ import {
   type Transformer,
   transformerConfig,
   transformerFromWeights,
-} from "../mod/transformer.ts";
-import { Rng } from "../mod/rng.ts";
+} from "../mod/transformer/mod.ts";
+import { Rng } from "../mod/run/mod.ts";
 import {
   assert,
   assertAllClose,

@@ -1,5 +1,5 @@
 /**
- * Tests for mod/loss_recovered.ts on the cpu backend: an SAE that reconstructs exactly recovers
+ * Tests for mod/features/loss_recovered.ts on the cpu backend: an SAE that reconstructs exactly recovers
  * all of the loss, one that outputs zeros none of it, a shrunken one some of it; the clean and
  * ablated losses match the model's own evaluation; tensor bookkeeping.
  *
@@ -8,8 +8,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { lossRecovered, saeReconstructionHook } from "../mod/loss_recovered.ts";
-import { disposeSae, fromArrays, type Sae } from "../mod/sae.ts";
+import { lossRecovered, saeReconstructionHook } from "../mod/features/mod.ts";
+import { disposeSae, fromArrays, type Sae } from "../mod/sae/mod.ts";
 import {
   createTransformer,
   evalLoss,
@@ -18,8 +18,8 @@ import {
   trainStep,
   type Transformer,
   transformerConfig,
-} from "../mod/transformer.ts";
-import { Rng } from "../mod/rng.ts";
+} from "../mod/transformer/mod.ts";
+import { Rng } from "../mod/run/mod.ts";
 import { assert, assertAlmostEquals, assertEquals, assertRejects } from "./assert.ts";
 
 await tf.setBackend("cpu");

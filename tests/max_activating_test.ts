@@ -1,5 +1,5 @@
 /**
- * Tests for mod/max_activating.ts on the cpu backend: top examples and their ties on a hand-set
+ * Tests for mod/features/max_activating.ts on the cpu backend: top examples and their ties on a hand-set
  * SAE, one example per sequence (top = the sequence's max) on a feature that fires on runs,
  * contexts clipped to their sequence, random examples with silent windows, quantile samples
  * checked against a brute-force answer, independence from microBatch, feature subsets, TopK
@@ -10,7 +10,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { ActivationRows } from "../mod/activations.ts";
+import type { ActivationRows } from "../mod/activations/mod.ts";
 import {
   collectFeatureExamples,
   type ExampleOptions,
@@ -18,11 +18,11 @@ import {
   type FeatureExamples,
   quantileBin,
   sampleKey,
-} from "../mod/max_activating.ts";
-import { decodeParquet, encodeParquet } from "../mod/parquet.ts";
-import { disposeSae, encode, fromArrays, type Sae, type SaeConfig } from "../mod/sae.ts";
-import { evaluateSae } from "../mod/sae_metrics.ts";
-import { Rng } from "../mod/rng.ts";
+} from "../mod/features/mod.ts";
+import { decodeParquet, encodeParquet } from "../mod/io/mod.ts";
+import { disposeSae, encode, fromArrays, type Sae, type SaeConfig } from "../mod/sae/mod.ts";
+import { evaluateSae } from "../mod/sae/mod.ts";
+import { Rng } from "../mod/run/mod.ts";
 import { assert, assertAllClose, assertEquals, assertNotEquals, assertRejects } from "./assert.ts";
 
 await tf.setBackend("cpu");

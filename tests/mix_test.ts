@@ -1,12 +1,12 @@
 import * as arrow from "apache-arrow";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
-import { allocateRows, mixSources } from "../mod/mix.ts";
-import { expandRanges } from "../mod/corpus/files.ts";
-import { detagBrown, udhrArticles } from "../mod/corpus/npm.ts";
-import { encodeParquet, readParquet } from "../mod/parquet.ts";
+import { allocateRows, mixSources } from "../mod/corpus/mod.ts";
+import { expandRanges } from "../mod/corpus/mod.ts";
+import { detagBrown, udhrArticles } from "../mod/corpus/mod.ts";
+import { encodeParquet, readParquet } from "../mod/io/mod.ts";
 import { run as runMix } from "../tasks/mix.ts";
 import { tempConfig } from "./helpers.ts";
-import type { SourceSpec } from "../mod/config.ts";
+import type { SourceSpec } from "../mod/run/mod.ts";
 
 async function gzip(text: string): Promise<Uint8Array<ArrayBuffer>> {
   const s = new Blob([text]).stream().pipeThrough(new CompressionStream("gzip"));

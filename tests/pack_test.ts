@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertThrows } from "./assert.ts";
-import { pack, packStream, splitDocs } from "../mod/pack.ts";
-import { EOT_TOKEN } from "../mod/tokenizer.ts";
+import { pack, packStream, splitDocs } from "../mod/tokenize/mod.ts";
+import { EOT_TOKEN } from "../mod/tokenize/mod.ts";
 
 const E = EOT_TOKEN;
 

@@ -1,6 +1,6 @@
 import * as arrow from "apache-arrow";
 import { assertEquals, assertRejects } from "./assert.ts";
-import { parquetInfo, readParquet, writeParquet } from "../mod/parquet.ts";
+import { parquetInfo, readParquet, writeParquet } from "../mod/io/mod.ts";
 
 function sample(n: number): arrow.Table {
   return new arrow.Table({

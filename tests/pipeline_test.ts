@@ -3,7 +3,7 @@
  * scaling and plots, and autointerpretability against a local OpenAI-compatible server.
  */
 import { assert, assertEquals, assertMatch } from "./assert.ts";
-import { readParquet } from "../mod/parquet.ts";
+import { readParquet } from "../mod/io/mod.ts";
 import { runTask } from "./helpers.ts";
 import { fakeModel, startFakeOpenAI } from "./fake_openai_server.ts";
 

@@ -1,6 +1,6 @@
 import { assert, assertEquals, assertGreater, assertMatch, assertRejects } from "./assert.ts";
-import { densityHistogram, featureDensities } from "../mod/density.ts";
-import { olsFit } from "../mod/fit.ts";
+import { densityHistogram, featureDensities } from "../mod/features/mod.ts";
+import { olsFit } from "../mod/scaling/mod.ts";
 import {
   densityChart,
   densityOverlayChart,
@@ -11,9 +11,9 @@ import {
   scalingChart,
   writeChart,
   writeCharts,
-} from "../mod/plot.ts";
-import { DEFAULT_CHROMIUM } from "../mod/plot_png.ts";
-import { SIZE_COLORS, svgSize } from "../mod/plot_render.ts";
+} from "../mod/plot/mod.ts";
+import { DEFAULT_CHROMIUM } from "../mod/plot/mod.ts";
+import { SIZE_COLORS, svgSize } from "../mod/plot/mod.ts";
 
 const N_TOKENS = 1_000_000;
 const SIZES = [512, 1024, 2048];

@@ -13,11 +13,11 @@ import { fileURLToPath } from "node:url";
 import * as arrow from "apache-arrow";
 import { get_encoding } from "tiktoken";
 import { assert, assertAlmostEquals, assertEquals, assertLess, assertMatch } from "./assert.ts";
-import { readParquet, writeParquet } from "../mod/parquet.ts";
-import { contextTexts, escapeHtml, round3, TokenTable } from "../mod/report/encode.ts";
-import { CLIENT_JS } from "../mod/report/client.ts";
-import { inlineSvg } from "../mod/report/page.ts";
-import { CHROMIUM_ARGS, DEFAULT_CHROMIUM } from "../mod/plot_png.ts";
+import { readParquet, writeParquet } from "../mod/io/mod.ts";
+import { contextTexts, escapeHtml, round3, TokenTable } from "../mod/report/mod.ts";
+import { CLIENT_JS } from "../mod/report/mod.ts";
+import { inlineSvg } from "../mod/report/mod.ts";
+import { CHROMIUM_ARGS, DEFAULT_CHROMIUM } from "../mod/plot/mod.ts";
 import { runTask } from "./helpers.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");

@@ -1,5 +1,5 @@
 /**
- * Tests for mod/resample.ts on the cpu backend: a dead feature is rebuilt from the input with by
+ * Tests for mod/sae/resample.ts on the cpu backend: a dead feature is rebuilt from the input with by
  * far the largest reconstruction error (its decoder row the input at unit norm), with the
  * documented encoder norm, a zero bias and zeroed
  * Adam moments, while every other parameter and moment is left alone; and the weighted sampler
@@ -10,10 +10,10 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { Adam } from "../mod/adam.ts";
-import { resampleDeadFeatures, weightedSample } from "../mod/resample.ts";
-import { disposeSae, fromArrays, type Sae, saeParams, toArrays } from "../mod/sae.ts";
-import { Rng } from "../mod/rng.ts";
+import { Adam } from "../mod/transformer/mod.ts";
+import { resampleDeadFeatures, weightedSample } from "../mod/sae/mod.ts";
+import { disposeSae, fromArrays, type Sae, saeParams, toArrays } from "../mod/sae/mod.ts";
+import { Rng } from "../mod/run/mod.ts";
 import { assert, assertAllClose, assertAlmostEquals, assertEquals } from "./assert.ts";
 
 await tf.setBackend("cpu");

@@ -9,11 +9,11 @@
  * @module
  */
 import { assert, assertAllClose, assertEquals, assertGreater, assertThrows } from "./assert.ts";
-import { readParquet } from "../mod/parquet.ts";
-import { readSafetensors } from "../mod/safetensors.ts";
-import { readActivationShard } from "../mod/activations.ts";
-import { loadConfig } from "../mod/config.ts";
-import { saeDirName, saeSlots } from "../mod/paths.ts";
+import { readParquet } from "../mod/io/mod.ts";
+import { readSafetensors } from "../mod/io/mod.ts";
+import { readActivationShard } from "../mod/activations/mod.ts";
+import { loadConfig } from "../mod/run/mod.ts";
+import { saeDirName, saeSlots } from "../mod/run/mod.ts";
 import { checkResampleSchedule } from "../tasks/sae.ts";
 import { copyTree, killWhen, runTask, taskCommand } from "./helpers.ts";
 

@@ -1,5 +1,5 @@
 /**
- * Tests for mod/sae.ts, mod/sae_grads.ts and mod/geometric_median.ts on the cpu backend: the two
+ * Tests for mod/sae/sae.ts, mod/sae/grads.ts and mod/sae/geometric_median.ts on the cpu backend: the two
  * inits (Kaiming bounds and variance, W_enc = W_decᵀ), known answers on hand-set weights, saeGrads against tf.grad of forward(), the decoder-norm projection,
  * TopK's k nonzeros, save/load round trip and errors, and the geometric median.
  *
@@ -21,12 +21,12 @@ import {
   type SaeConfig,
   saveSae,
   toArrays,
-} from "../mod/sae.ts";
-import { normaliseRows, projectOutParallel, saeGrads } from "../mod/sae_grads.ts";
-import { geometricMedian } from "../mod/geometric_median.ts";
-import { evaluateSae } from "../mod/sae_metrics.ts";
-import { adaptiveSaeGrads, saeGradsSparse } from "../mod/sae_sparse.ts";
-import { Rng } from "../mod/rng.ts";
+} from "../mod/sae/mod.ts";
+import { normaliseRows, projectOutParallel, saeGrads } from "../mod/sae/mod.ts";
+import { geometricMedian } from "../mod/sae/mod.ts";
+import { evaluateSae } from "../mod/sae/mod.ts";
+import { adaptiveSaeGrads, saeGradsSparse } from "../mod/sae/mod.ts";
+import { Rng } from "../mod/run/mod.ts";
 import {
   assert,
   assertAllClose,
@@ -289,7 +289,7 @@ Deno.test("sae saeGradsSparse() equals saeGrads() for odd shapes, all-zero and a
     { dIn: 9, dSae: 33, batch: 13, shift: 100 },
     { dIn: 17, dSae: 130, batch: 1, shift: -0.5 },
     { dIn: 3, dSae: 257, batch: 31, shift: 0.2 },
-    // d_in a multiple of 4: the WebAssembly SIMD loops (mod/simd.ts) instead of the JS ones
+    // d_in a multiple of 4: the WebAssembly SIMD loops (mod/backend/simd.ts) instead of the JS ones
     { dIn: 8, dSae: 33, batch: 13, shift: -100 },
     { dIn: 8, dSae: 33, batch: 13, shift: 100 },
     { dIn: 16, dSae: 130, batch: 1, shift: -0.5 },

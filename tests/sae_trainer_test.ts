@@ -1,5 +1,5 @@
 /**
- * Tests for mod/sae_trainer.ts (and mod/sae_checkpoint.ts, mod/sae_train_config.ts) on the cpu
+ * Tests for mod/sae/trainer.ts (and mod/sae/checkpoint.ts, mod/sae/train_config.ts) on the cpu
  * backend: the lr warm-up schedule and per-SAE seeds, unit decoder rows over many steps, a level
  * tensor count, b_dec at the geometric median, resampling inside the
  * trainer, recovery of known directions from synthetic sparse data, and checkpoint-resume equal to
@@ -10,13 +10,13 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { geometricMedian } from "../mod/geometric_median.ts";
-import { toArrays } from "../mod/sae.ts";
-import { readSweepCheckpoint, writeSweepCheckpoint } from "../mod/sae_checkpoint.ts";
-import { adaptiveSaeGrads } from "../mod/sae_sparse.ts";
-import { Rng } from "../mod/rng.ts";
-import { type SaeStepMetrics, type SaeTrainConfig, SweepTrainer } from "../mod/sae_trainer.ts";
-import { lrAt, slotSeed } from "../mod/sae_train_config.ts";
+import { geometricMedian } from "../mod/sae/mod.ts";
+import { toArrays } from "../mod/sae/mod.ts";
+import { readSweepCheckpoint, writeSweepCheckpoint } from "../mod/sae/mod.ts";
+import { adaptiveSaeGrads } from "../mod/sae/mod.ts";
+import { Rng } from "../mod/run/mod.ts";
+import { type SaeStepMetrics, type SaeTrainConfig, SweepTrainer } from "../mod/sae/mod.ts";
+import { lrAt, slotSeed } from "../mod/sae/mod.ts";
 import {
   assert,
   assertAllClose,

@@ -5,8 +5,8 @@ import {
   deadOrUltraLowLabel,
   readSaeSummary,
   type SaeScalingInput,
-} from "../mod/scaling.ts";
-import { Rng } from "../mod/rng.ts";
+} from "../mod/scaling/mod.ts";
+import { Rng } from "../mod/run/mod.ts";
 
 const SIZES = [512, 1024, 2048, 4096, 8192, 16384];
 

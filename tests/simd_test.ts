@@ -1,4 +1,4 @@
-import { align16, scalarKernels, SIMD_WIDTH, simdKernels } from "../mod/simd.ts";
+import { align16, scalarKernels, SIMD_WIDTH, simdKernels } from "../mod/backend/mod.ts";
 import { assertAlmostEquals, assertEquals, assertThrows } from "./assert.ts";
 
 for (const [name, kernels] of [["simd", simdKernels], ["scalar", scalarKernels]] as const) {

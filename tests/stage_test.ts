@@ -1,5 +1,5 @@
 import { assert, assertEquals } from "./assert.ts";
-import { runStage, type StageSpec } from "../mod/stage.ts";
+import { runStage, type StageSpec } from "../mod/run/mod.ts";
 
 function counter(dir: string, params: unknown, force = false) {
   const state = { runs: 0 };

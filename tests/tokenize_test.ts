@@ -1,9 +1,9 @@
 import { DuckDBInstance } from "@duckdb/node-api";
 import { assert, assertEquals, assertRejects } from "./assert.ts";
 import { run as runTokenize } from "../tasks/tokenize.ts";
-import { readTokens } from "../mod/tokens.ts";
-import { parquetInfo, readParquet } from "../mod/parquet.ts";
-import { createTokenizer, EOT_TOKEN } from "../mod/tokenizer.ts";
+import { readTokens } from "../mod/tokenize/mod.ts";
+import { parquetInfo, readParquet } from "../mod/io/mod.ts";
+import { createTokenizer, EOT_TOKEN } from "../mod/tokenize/mod.ts";
 import { tempConfig } from "./helpers.ts";
 
 Deno.test("tokenize --preset test writes sequences that decode back to the mix's text", async () => {

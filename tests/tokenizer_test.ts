@@ -1,6 +1,6 @@
 import { assertEquals } from "./assert.ts";
-import { createTokenizer } from "../mod/tokenizer.ts";
-import { encodeDocs } from "../mod/encode.ts";
+import { createTokenizer } from "../mod/tokenize/mod.ts";
+import { encodeDocs } from "../mod/tokenize/mod.ts";
 
 // One line per language: English, French, Arabic, Japanese, Yoruba (from the embedded sources).
 const SAMPLE = [

@@ -1,7 +1,7 @@
 import { assert, assertAllClose, assertEquals, assertLess } from "./assert.ts";
-import { readParquet } from "../mod/parquet.ts";
-import { readSafetensors } from "../mod/safetensors.ts";
-import { PARAM_NAMES } from "../mod/transformer.ts";
+import { readParquet } from "../mod/io/mod.ts";
+import { readSafetensors } from "../mod/io/mod.ts";
+import { PARAM_NAMES } from "../mod/transformer/mod.ts";
 import { batchIndices, unigramEntropy } from "../tasks/train.ts";
 import { copyTree, killWhen, runTask, taskCommand } from "./helpers.ts";
 

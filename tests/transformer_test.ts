@@ -18,7 +18,7 @@ import {
   assertRejects,
   assertThrows,
 } from "./assert.ts";
-import { writeSafetensors } from "../mod/safetensors.ts";
+import { writeSafetensors } from "../mod/io/mod.ts";
 import {
   addToMlpPost,
   createTransformer,
@@ -39,15 +39,15 @@ import {
   type TransformerConfig,
   transformerConfig,
   transformerFromWeights,
-} from "../mod/transformer.ts";
+} from "../mod/transformer/mod.ts";
 import {
   chunkedTokenLosses,
   fusedCrossEntropy,
   plainCrossEntropy,
-} from "../mod/transformer_ops.ts";
-import { loadTransformer, saveTransformer, transformerWeights } from "../mod/transformer_io.ts";
-import { pickToken, sample } from "../mod/transformer_sample.ts";
-import { Rng } from "../mod/rng.ts";
+} from "../mod/transformer/mod.ts";
+import { loadTransformer, saveTransformer, transformerWeights } from "../mod/transformer/mod.ts";
+import { pickToken, sample } from "../mod/transformer/mod.ts";
+import { Rng } from "../mod/run/mod.ts";
 
 await tf.setBackend("cpu");
 

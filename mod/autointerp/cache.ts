@@ -4,12 +4,12 @@
  * the key does not depend on the order options were written in). The base URL and the API key are
  * not part of the key and never part of the file. A cached response is served without a network
  * request, so an interrupted run resumes where it stopped without paying twice. Files are written
- * atomically (mod/fsutil.ts); a file that cannot be parsed counts as a miss and is rewritten.
+ * atomically (mod/io/fs.ts); a file that cannot be parsed counts as a miss and is rewritten.
  *
  * @module
  */
 import { join } from "node:path";
-import { writeFileAtomic } from "../fsutil.ts";
+import { writeFileAtomic } from "../io/mod.ts";
 import { redact } from "./redact.ts";
 import type { ChatMessage, TokenLogprob } from "./types.ts";
 

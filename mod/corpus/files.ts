@@ -9,9 +9,9 @@
  */
 import { basename, dirname, join, relative } from "node:path";
 import { createHash } from "node:crypto";
-import { decodeParquet, readParquet } from "../parquet.ts";
-import { exists, writeFileAtomic } from "../fsutil.ts";
-import { chunkText } from "../text.ts";
+import { decodeParquet, readParquet } from "../io/mod.ts";
+import { exists, writeFileAtomic } from "../io/mod.ts";
+import { chunkText } from "./text.ts";
 
 /** Expands `{00000..00040}` ranges (zero padding follows the first bound). */
 export function expandRanges(pattern: string): string[] {

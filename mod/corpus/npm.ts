@@ -10,7 +10,7 @@
  * @module
  */
 import { join } from "node:path";
-import { npmPackageDir } from "../paths.ts";
+import { npmPackageDir } from "../run/mod.ts";
 import {
   chunkText,
   groupIntoDocs,
@@ -18,7 +18,7 @@ import {
   splitSentences,
   stripArabicDiacritics,
   stripHtml,
-} from "../text.ts";
+} from "./text.ts";
 import { isSimpleSentence } from "./simple.ts";
 
 export interface NpmCorpusInfo {

@@ -11,15 +11,18 @@
  */
 import { join } from "node:path";
 import { get_encoding } from "tiktoken";
-import { writeFileAtomic } from "../fsutil.ts";
-import type { RunPaths } from "../paths.ts";
-import { dataScript } from "./encode.ts";
+import { writeFileAtomic } from "../io/mod.ts";
+import type { RunPaths } from "../run/mod.ts";
+import { dataScript } from "./compact.ts";
 import { loadSaeData } from "./sae_data.ts";
 import { loadRunSummary } from "./summary.ts";
 import { type PageManifest, renderPage } from "./page.ts";
 
 export { SAE_REPORT_FILES } from "./sae_data.ts";
 export { summaryInputs } from "./summary.ts";
+export { contextTexts, escapeHtml, round3, TokenTable } from "./compact.ts";
+export { CLIENT_JS } from "./browser_script.ts";
+export { inlineSvg } from "./page.ts";
 
 /** Features per shard file: about 0.5-1 MB of examples at the demo preset's example counts. */
 export const DEFAULT_SHARD_SIZE = 256;

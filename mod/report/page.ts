@@ -7,10 +7,10 @@
  *
  * @module
  */
-import { escapeHtml as esc, jsonForHtml } from "./encode.ts";
+import { escapeHtml as esc, jsonForHtml } from "./compact.ts";
 import type { Plot, RunSummary } from "./summary.ts";
 import { REPORT_CSS } from "./style.ts";
-import { CLIENT_JS } from "./client.ts";
+import { CLIENT_JS } from "./browser_script.ts";
 
 /** What the browser script needs to find each SAE's data files. */
 export interface PageManifest {

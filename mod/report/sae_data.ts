@@ -14,10 +14,10 @@
  * @module
  */
 import { join } from "node:path";
-import { exists } from "../fsutil.ts";
-import { readParquet } from "../parquet.ts";
+import { exists } from "../io/mod.ts";
+import { readParquet } from "../io/mod.ts";
 import { hasColumn, listCol, numberCol, numbers, stringCol } from "./arrow_cols.ts";
-import { contextTexts, round3, TokenTable } from "./encode.ts";
+import { contextTexts, round3, TokenTable } from "./compact.ts";
 
 /** The SAE files the report reads (features.ts and autointerp.ts name the same files). */
 export const SAE_REPORT_FILES = {

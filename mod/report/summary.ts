@@ -11,10 +11,10 @@
  * @module
  */
 import { join } from "node:path";
-import { exists, readJson } from "../fsutil.ts";
-import { readParquet } from "../parquet.ts";
-import type { RunPaths } from "../paths.ts";
-import { SCALING_FITS_FILE } from "../scaling.ts";
+import { exists, readJson } from "../io/mod.ts";
+import { readParquet } from "../io/mod.ts";
+import type { RunPaths } from "../run/mod.ts";
+import { SCALING_FITS_FILE } from "../scaling/mod.ts";
 import { numberCol, numbers, stringCol } from "./arrow_cols.ts";
 
 export interface CompositionRow {

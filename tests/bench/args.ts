@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { initBackend } from "../../mod/backend.ts";
+import { initBackend } from "../../mod/backend/mod.ts";
 
 /** The value after `--name` in Deno.args, or `fallback`. */
 export function arg(name: string, fallback: string): string {

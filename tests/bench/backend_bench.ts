@@ -20,8 +20,8 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../../mod/backend.ts";
-import { setWasmMatMulFix } from "../../mod/backend_wasm.ts";
+import { initBackend } from "../../mod/backend/mod.ts";
+import { setWasmMatMulFix } from "../../mod/backend/mod.ts";
 
 interface Variant {
   name: string;

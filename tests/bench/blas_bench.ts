@@ -1,6 +1,6 @@
 /**
- * Benchmark of the BLAS matmul kernels (mod/backend_blas.ts) against the wasm backend's own
- * (XNNPACK with transpose-first, mod/backend_wasm.ts): GFLOP/s of the project's big products,
+ * Benchmark of the BLAS matmul kernels (mod/backend/blas_kernels.ts) against the wasm backend's own
+ * (XNNPACK with transpose-first, mod/backend/wasm.ts): GFLOP/s of the project's big products,
  * the per-call time of small ones (to see whether small products should stay on XNNPACK), and
  * whole training steps with and without BLAS: the transformer (d_model 128, 8 heads, d_mlp 512,
  * n_ctx 128, batch 8) and the SAE (d_in 512, F 4096 and 16384, batch 4096 in micro-batches of
@@ -19,16 +19,16 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { initBackend } from "../../mod/backend.ts";
-import { disableBlas, enableBlas } from "../../mod/backend_blas.ts";
+import { initBackend } from "../../mod/backend/mod.ts";
+import { disableBlas, enableBlas } from "../../mod/backend/mod.ts";
 import {
   createTransformer,
   makeOptimizer,
   trainStep,
   transformerConfig,
-} from "../../mod/transformer.ts";
-import { SweepTrainer } from "../../mod/sae_trainer.ts";
-import { Rng } from "../../mod/rng.ts";
+} from "../../mod/transformer/mod.ts";
+import { SweepTrainer } from "../../mod/sae/mod.ts";
+import { Rng } from "../../mod/run/mod.ts";
 import { arg } from "./args.ts";
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];

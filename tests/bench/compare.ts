@@ -19,15 +19,15 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import * as arrow from "apache-arrow";
-import { initBackend } from "../../mod/backend.ts";
+import { initBackend } from "../../mod/backend/mod.ts";
 import {
   createTransformer,
   makeOptimizer,
   trainStep,
   transformerConfig,
-} from "../../mod/transformer.ts";
-import { Rng } from "../../mod/rng.ts";
-import { writeParquet } from "../../mod/parquet.ts";
+} from "../../mod/transformer/mod.ts";
+import { Rng } from "../../mod/run/mod.ts";
+import { writeParquet } from "../../mod/io/mod.ts";
 import { measure } from "./sae_bench.ts";
 import { arg } from "./args.ts";
 
@@ -144,10 +144,10 @@ if (only.includes("sae")) {
   }
 }
 if (only.includes("tokenize")) {
-  const { encodeDocs } = await import("../../mod/encode.ts");
-  const { loadConfig } = await import("../../mod/config.ts");
+  const { encodeDocs } = await import("../../mod/tokenize/mod.ts");
+  const { loadConfig } = await import("../../mod/run/mod.ts");
   const { run: runMix } = await import("../../tasks/mix.ts");
-  const { readParquet } = await import("../../mod/parquet.ts");
+  const { readParquet } = await import("../../mod/io/mod.ts");
   const cfg = await loadConfig({ preset: "demo" });
   const mix = await runMix(cfg);
   const texts =

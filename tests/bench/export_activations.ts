@@ -14,7 +14,7 @@
  * @module
  */
 import { join } from "node:path";
-import { HELDOUT_FILE, listTrainShards, readActivationShard } from "../../mod/activations.ts";
+import { HELDOUT_FILE, listTrainShards, readActivationShard } from "../../mod/activations/mod.ts";
 import { arg } from "./args.ts";
 
 /** What export.json records. */

@@ -2,7 +2,7 @@
  * Benchmark of SAE training: tokens/s of SweepTrainer.step at d_in 512, batch 4096 (micro-batched),
  * ReLU SAE with Adam, for F = 4096 and 16384, and where the time goes (kernel times by op, the
  * five B×F×D matmuls by shape, Adam and the decoder constraint). Then the sparse-aware gradients
- * (mod/sae_sparse.ts) at the L0 values of a trained SAE, set by shifting b_enc so that the mean L0
+ * (mod/sae/sparse.ts) at the L0 values of a trained SAE, set by shifting b_enc so that the mean L0
  * hits each target (the dense path's time does not depend on L0).
  *
  *   deno run --allow-read --allow-env tests/bench/sae_bench.ts [--backend wasm|cpu]
@@ -11,7 +11,7 @@
  *
  * Under `deno bench` it registers one small benchmark (F 4096, 3 iterations) instead.
  *
- * Backend: mod/backend.ts's initBackend (the wasm fixes, and OpenBLAS where it loads). saeGrads
+ * Backend: mod/backend/init.ts's initBackend (the wasm fixes, and OpenBLAS where it loads). saeGrads
  * sets no matmul transpose flags, so even stock wasm is
  * already on its fast path. Inputs are ReLU(N(0,1)) rows standing in for MLP post-activations.
  * Reads and writes nothing; prints a table.
@@ -19,11 +19,11 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { encode } from "../../mod/sae.ts";
-import { Rng } from "../../mod/rng.ts";
-import { adaptiveSaeGrads } from "../../mod/sae_sparse.ts";
-import { SweepTrainer } from "../../mod/sae_trainer.ts";
-import type { SaeGradsFn } from "../../mod/sae_grads.ts";
+import { encode } from "../../mod/sae/mod.ts";
+import { Rng } from "../../mod/run/mod.ts";
+import { adaptiveSaeGrads } from "../../mod/sae/mod.ts";
+import { SweepTrainer } from "../../mod/sae/mod.ts";
+import type { SaeGradsFn } from "../../mod/sae/mod.ts";
 import { arg, setUpBackend } from "./args.ts";
 
 const D = 512;

@@ -38,7 +38,7 @@
  */
 import * as arrow from "apache-arrow";
 import { join } from "node:path";
-import { readParquet, writeParquet } from "../../mod/io/parquet.ts";
+import { readParquet, writeParquet } from "../../mod/io/mod.ts";
 import { exportActivations } from "./export_activations.ts";
 import { arg } from "./args.ts";
 

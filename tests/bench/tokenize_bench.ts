@@ -6,10 +6,10 @@
  *
  * @module
  */
-import { loadConfig } from "../../mod/config.ts";
-import { encodeDocs } from "../../mod/encode.ts";
-import { readParquet } from "../../mod/parquet.ts";
-import { runPaths } from "../../mod/paths.ts";
+import { loadConfig } from "../../mod/run/mod.ts";
+import { encodeDocs } from "../../mod/tokenize/mod.ts";
+import { readParquet } from "../../mod/io/mod.ts";
+import { runPaths } from "../../mod/run/mod.ts";
 import { run as runMix } from "../../tasks/mix.ts";
 
 const cfg = await loadConfig({ preset: "demo" });

@@ -7,13 +7,13 @@
  *   deno run --allow-read --allow-env tests/bench/transformer_bench.ts [--backend wasm|cpu]
  *     [--steps 3] [--batch 8] [--ctx 128] [--ce both|fused|plain] [--no-ce-sweep]
  *
- * Backend: mod/backend.ts's initBackend (the wasm fixes, and OpenBLAS where it loads). Reads and
+ * Backend: mod/backend/init.ts's initBackend (the wasm fixes, and OpenBLAS where it loads). Reads and
  * writes nothing; prints a table.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import type { Adam } from "../../mod/adam.ts";
+import type { Adam } from "../../mod/transformer/mod.ts";
 import {
   createTransformer,
   lossFn,
@@ -21,13 +21,13 @@ import {
   PARAM_NAMES,
   type Transformer,
   transformerConfig,
-} from "../../mod/transformer.ts";
+} from "../../mod/transformer/mod.ts";
 import {
   type FusedCeOptions,
   fusedCrossEntropy,
   plainCrossEntropy,
-} from "../../mod/transformer_ops.ts";
-import { Rng } from "../../mod/rng.ts";
+} from "../../mod/transformer/mod.ts";
+import { Rng } from "../../mod/run/mod.ts";
 import { arg, setUpBackend } from "./args.ts";
 
 async function sync(t: tf.Tensor): Promise<void> {

@@ -1,0 +1,29 @@
+/**
+ * The `main()` that most stage tasks share: parse the flags, name the asked-for stage (so that
+ * up-to-date upstream stages skip quietly), build the config and run the stage.
+ *
+ * @module
+ */
+import { parseTaskArgs, type TaskSpec } from "./cli.ts";
+import { configSources, loadConfig, type RunConfig } from "./config.ts";
+import { setTopStage } from "./runner.ts";
+
+export interface StageRunOptions {
+  force?: boolean;
+  backend?: string;
+}
+
+export function stageMain(
+  spec: TaskSpec,
+  run: (cfg: RunConfig, opts: StageRunOptions) => Promise<unknown>,
+): (args?: string[]) => Promise<void> {
+  return async (args: string[] = Deno.args) => {
+    const { values } = parseTaskArgs(spec, args);
+    setTopStage(spec.name);
+    const cfg = await loadConfig(configSources(values));
+    await run(cfg, {
+      force: values.force as boolean,
+      backend: values.backend as string | undefined,
+    });
+  };
+}

@@ -1,0 +1,20 @@
+/**
+ * Sparse autoencoders: the model and its files (sae.ts), gradients dense and sparse (grads.ts,
+ * sparse.ts), the geometric-median init (geometric_median.ts), dead-feature resampling
+ * (resample.ts), the sweep trainer (trainer.ts, train_config.ts, checkpoint.ts, reservoir.ts)
+ * and the held-out evaluation (heldout_eval.ts).
+ *
+ * This file is the only way into the folder from outside it.
+ *
+ * @module
+ */
+export * from "./checkpoint.ts";
+export * from "./geometric_median.ts";
+export * from "./grads.ts";
+export * from "./heldout_eval.ts";
+export * from "./resample.ts";
+export * from "./reservoir.ts";
+export * from "./sae.ts";
+export * from "./sparse.ts";
+export * from "./train_config.ts";
+export * from "./trainer.ts";

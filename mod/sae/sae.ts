@@ -1,0 +1,353 @@
+/**
+ * Sparse autoencoders (Bricken et al. 2023, "Towards Monosemanticity"; TopK from Gao et al. 2024)
+ * as plain tensors, in SAELens's parameter layout, with save and load.
+ *
+ *   standard (ReLU):  x̄ = x − b_dec;  f = ReLU(x̄ W_enc + b_enc);  x̂ = f W_dec + b_dec
+ *   topk:             f = TopK_k(ReLU(x̄ W_enc + b_enc)), the k largest entries of each row kept
+ *
+ * Loss normalisation (the same in forward(), saeGrads() and every reported metric, and the same as
+ * SAELens and Anthropic's paper):
+ *   mse  = (1/B) Σ_b Σ_d (x̂ − x)²     squared error summed over d_in, mean over the batch
+ *   l1   = (1/B) Σ_b Σ_f |f|           summed over features, mean over the batch
+ *   loss = mse + λ·l1                  (λ = l1Coefficient; 0 for TopK, whose loss is the MSE)
+ * The L1 term is not weighted by decoder norms because those norms are held at 1.
+ *
+ * Parameters: W_enc [d_in, d_sae], b_enc [d_sae], W_dec [d_sae, d_in], b_dec [d_in]. Feature i's
+ * direction is the decoder row W_dec[i, :], kept at unit norm by the trainer.
+ *
+ * Init (createSae), two recipes; b_enc = 0 and b_dec is what the caller passes (the trainer passes
+ * the geometric median of a sample of inputs) in both:
+ *   "independent" (Towards Monosemanticity 2023, the seed paper's): W_enc and W_dec drawn
+ *     independently, each as PyTorch's kaiming_uniform_ (a = 0, so gain √2) draws it in the common
+ *     replications, which call it on W_enc [d_in, d_sae] and W_dec [d_sae, d_in] in this layout.
+ *     torch takes fan_in = size(1) of a 2-D tensor, so the bounds are
+ *       W_enc [d_in, d_sae] ~ U(−√(6/d_sae), √(6/d_sae))   (fan_in = d_sae; variance 2/d_sae)
+ *       W_dec [d_sae, d_in] ~ U(−√(6/d_in),  √(6/d_in))    (fan_in = d_in), rows then → unit norm
+ *     (W_enc first, then W_dec, from one seeded Rng). The encoder does not start along the decoder,
+ *     so many features start reading directions their decoder rows do not write: more die early,
+ *     which is what resampling was invented for.
+ *   "parallel" (Gao et al. 2024, Conerly et al. 2024): decoder rows are seeded random unit vectors
+ *     (normalised Gaussians) and W_enc = W_decᵀ, so each feature starts reading along its own
+ *     direction; this prevents most dead features.
+ *
+ * TopK SAEs are trained on the MSE alone; the AuxK loss of Gao et al. is not implemented (dead
+ * TopK features are resampled like ReLU ones instead).
+ *
+ * TopK ties: the k-th largest value per row is used as a threshold, so exact ties at that value
+ * would keep more than k; with continuous inputs they do not occur. Rows with fewer than k
+ * positive pre-activations keep fewer than k (TopK after ReLU).
+ *
+ * Shape key: B batch rows, D input width (d_in), F features (d_sae).
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import { readSafetensors, writeSafetensors } from "../io/mod.ts";
+import { readJson, writeJsonAtomic } from "../io/mod.ts";
+import { Rng } from "../run/mod.ts";
+
+export type SaeArchitecture = "standard" | "topk";
+
+/** How W_enc and W_dec start (see the module header). */
+export type SaeInit = "independent" | "parallel";
+export const SAE_INITS: readonly SaeInit[] = ["independent", "parallel"];
+
+/** File names inside an SAE folder (SAELens's cfg.json; weights named as the design card says). */
+export const SAE_WEIGHTS_FILE = "sae.safetensors";
+export const SAE_CFG_FILE = "cfg.json";
+
+export interface SaeConfig {
+  dIn: number;
+  dSae: number;
+  architecture: SaeArchitecture;
+  /** Number of features kept per row (topk only). */
+  k?: number;
+  /** λ in loss = mse + λ·l1. */
+  l1Coefficient: number;
+}
+
+export interface Sae {
+  cfg: SaeConfig;
+  wEncDF: tf.Variable<tf.Rank.R2>;
+  bEncF: tf.Variable<tf.Rank.R1>;
+  wDecFD: tf.Variable<tf.Rank.R2>;
+  bDecD: tf.Variable<tf.Rank.R1>;
+}
+
+/** The parameters by their SAELens names (also the names Adam keys its moments by). */
+export function saeParams(sae: Sae): Record<string, tf.Variable> {
+  return { W_enc: sae.wEncDF, b_enc: sae.bEncF, W_dec: sae.wDecFD, b_dec: sae.bDecD };
+}
+
+export function validateSaeConfig(cfg: SaeConfig): SaeConfig {
+  const posInt = (name: string, v: unknown) => {
+    if (!Number.isInteger(v) || (v as number) < 1) {
+      throw new Error(`SAE ${name} "${v}" must be a positive integer`);
+    }
+  };
+  posInt("d_in", cfg.dIn);
+  posInt("d_sae", cfg.dSae);
+  if (cfg.architecture !== "standard" && cfg.architecture !== "topk") {
+    throw new Error(`SAE architecture "${cfg.architecture}" must be "standard" or "topk"`);
+  }
+  if (cfg.architecture === "topk") {
+    posInt("k", cfg.k);
+    if (cfg.k! > cfg.dSae) throw new Error(`SAE k ${cfg.k} exceeds d_sae ${cfg.dSae}`);
+  }
+  if (!Number.isFinite(cfg.l1Coefficient) || cfg.l1Coefficient < 0) {
+    throw new Error(`SAE l1_coefficient "${cfg.l1Coefficient}" must be a non-negative number`);
+  }
+  return cfg;
+}
+
+/**
+ * A new SAE: decoder rows at unit norm, W_enc independent of W_dec ("independent", the default) or
+ * W_decᵀ ("parallel"), b_enc = 0, b_dec as given. Seeded: the same seed and init give the same SAE.
+ */
+export function createSae(
+  cfg: SaeConfig,
+  opts: { seed: number; bDec?: Float32Array; init?: SaeInit },
+): Sae {
+  validateSaeConfig(cfg);
+  const { dIn, dSae } = cfg;
+  const init = opts.init ?? "independent";
+  if (!SAE_INITS.includes(init)) {
+    throw new Error(`SAE init "${init}" must be one of ${SAE_INITS.join(", ")}`);
+  }
+  const bDec = opts.bDec ?? new Float32Array(dIn);
+  if (bDec.length !== dIn) {
+    throw new Error(`b_dec length ${bDec.length} does not match d_in ${dIn}`);
+  }
+  const rng = new Rng(opts.seed);
+  let wEnc: Float32Array, wDec: Float32Array;
+  if (init === "independent") {
+    const encBound = kaimingBound(dIn, dSae), decBound = kaimingBound(dSae, dIn);
+    wEnc = Float32Array.from({ length: dIn * dSae }, () => (2 * rng.next() - 1) * encBound);
+    wDec = unitRows(dSae, dIn, () => (2 * rng.next() - 1) * decBound);
+  } else {
+    wDec = unitRows(dSae, dIn, () => rng.normal());
+    wEnc = transposeArray(wDec, dSae, dIn);
+  }
+  return fromArrays(cfg, { W_enc: wEnc, b_enc: new Float32Array(dSae), W_dec: wDec, b_dec: bDec });
+}
+
+/**
+ * Bound of torch.nn.init.kaiming_uniform_ (a = 0, gain √2) on a torch tensor of shape
+ * [rows, cols]: fan_in = size(1) = cols, bound = gain·√(3/fan_in) = √(6/cols).
+ */
+export function kaimingBound(_rows: number, cols: number): number {
+  return Math.sqrt(6 / cols);
+}
+
+/** A [rows, cols] row-major array of draw()s, each row then scaled to unit norm. */
+function unitRows(rows: number, cols: number, draw: () => number): Float32Array {
+  const out = new Float32Array(rows * cols);
+  for (let i = 0; i < rows; i++) {
+    let norm = 0;
+    for (let j = 0; j < cols; j++) {
+      const v = draw();
+      out[i * cols + j] = v;
+      norm += v * v;
+    }
+    norm = Math.sqrt(norm);
+    for (let j = 0; j < cols; j++) out[i * cols + j] /= norm;
+  }
+  return out;
+}
+
+/** An SAE from flat row-major arrays keyed by SAELens names (copied into new variables). */
+export function fromArrays(cfg: SaeConfig, w: Record<string, Float32Array>): Sae {
+  validateSaeConfig(cfg);
+  const { dIn, dSae } = cfg;
+  const shapes: Record<string, number[]> = {
+    W_enc: [dIn, dSae],
+    b_enc: [dSae],
+    W_dec: [dSae, dIn],
+    b_dec: [dIn],
+  };
+  for (const [name, shape] of Object.entries(shapes)) {
+    const size = shape.reduce((a, b) => a * b, 1);
+    if (!w[name] || w[name].length !== size) {
+      throw new Error(
+        `SAE parameter "${name}" has ${w[name]?.length ?? "no"} values, expected [${shape}]`,
+      );
+    }
+  }
+  // tidy disposes the temporary tensors (a variable shares their data but not their handle).
+  return tf.tidy(() => ({
+    cfg: { ...cfg },
+    wEncDF: tf.variable(tf.tensor2d(w.W_enc, [dIn, dSae])),
+    bEncF: tf.variable(tf.tensor1d(w.b_enc)),
+    wDecFD: tf.variable(tf.tensor2d(w.W_dec, [dSae, dIn])),
+    bDecD: tf.variable(tf.tensor1d(w.b_dec)),
+  }));
+}
+
+/** The parameters as flat arrays keyed by SAELens names. */
+export async function toArrays(sae: Sae): Promise<Record<string, Float32Array>> {
+  const out: Record<string, Float32Array> = {};
+  for (const [name, v] of Object.entries(saeParams(sae))) {
+    out[name] = (await v.data()) as Float32Array;
+  }
+  return out;
+}
+
+export function disposeSae(sae: Sae): void {
+  for (const v of Object.values(saeParams(sae))) v.dispose();
+}
+
+export function checkInput(sae: Sae, xBD: tf.Tensor, what = "SAE input"): void {
+  if (xBD.rank !== 2 || xBD.shape[1] !== sae.cfg.dIn) {
+    throw new Error(
+      `${what} width ${xBD.shape.at(-1)} (shape [${xBD.shape}]) does not match ` +
+        `d_in ${sae.cfg.dIn}`,
+    );
+  }
+}
+
+/** Applies the architecture's activation to pre-activations: ReLU, or ReLU then TopK. */
+export function activate(cfg: SaeConfig, preBF: tf.Tensor2D): tf.Tensor2D {
+  if (cfg.architecture === "standard") return tf.relu(preBF);
+  return topkRelu(preBF, cfg.k!);
+}
+
+/**
+ * TopK(ReLU(pre)) with the gradient of a fixed selection (dy where kept, else 0). customGrad keeps
+ * tf.grad from differentiating through TopK and the comparisons, which have no gradients.
+ */
+function topkRelu(preBF: tf.Tensor2D, k: number): tf.Tensor2D {
+  const fn = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [pre, save] = args as [tf.Tensor, tf.GradSaveFunc];
+    const reluBF = tf.relu(pre);
+    const { values, indices } = tf.topk(reluBF, k, true); // sorted: values[:, k-1] is the k-th
+    indices.dispose();
+    const kthB1 = tf.slice(values, [0, k - 1], [-1, 1]);
+    // Entries below the k-th largest are dropped; zeros stay zero whatever the mask says.
+    const keepBF = tf.cast(tf.greaterEqual(reluBF, kthB1), "float32");
+    const value = tf.mul(reluBF, keepBF);
+    tf.dispose([reluBF, values, kthB1]);
+    save([keepBF]);
+    return { value, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(dy, saved[0]) };
+  });
+  return fn(preBF) as tf.Tensor2D;
+}
+
+/** Feature activations f [B, F]. */
+export function encode(sae: Sae, xBD: tf.Tensor2D): tf.Tensor2D {
+  checkInput(sae, xBD);
+  return tf.tidy(() => {
+    const preBF = tf.add(tf.matMul(tf.sub(xBD, sae.bDecD), sae.wEncDF), sae.bEncF) as tf.Tensor2D;
+    return activate(sae.cfg, preBF);
+  });
+}
+
+/** Reconstruction x̂ [B, D] from feature activations. */
+export function decode(sae: Sae, fBF: tf.Tensor2D): tf.Tensor2D {
+  if (fBF.rank !== 2 || fBF.shape[1] !== sae.cfg.dSae) {
+    throw new Error(`Feature width ${fBF.shape.at(-1)} does not match d_sae ${sae.cfg.dSae}`);
+  }
+  return tf.tidy(() => tf.add(tf.matMul(fBF, sae.wDecFD), sae.bDecD) as tf.Tensor2D);
+}
+
+export interface SaeForward {
+  xHat: tf.Tensor2D;
+  f: tf.Tensor2D;
+  loss: tf.Scalar;
+  mse: tf.Scalar;
+  l1: tf.Scalar;
+}
+
+/** decode(encode(x)) and the loss parts (normalised as in the module header), differentiable. */
+export function forward(sae: Sae, xBD: tf.Tensor2D): SaeForward {
+  const f = encode(sae, xBD);
+  return tf.tidy(() => {
+    const xHat = decode(sae, f);
+    const b = xBD.shape[0];
+    const mse = tf.div(tf.sum(tf.square(tf.sub(xHat, xBD))), b) as tf.Scalar;
+    const l1 = tf.div(tf.sum(tf.abs(f)), b) as tf.Scalar;
+    const loss = tf.add(mse, tf.mul(l1, sae.cfg.l1Coefficient)) as tf.Scalar;
+    return { xHat, f: tf.keep(f), loss, mse, l1 };
+  });
+}
+
+/** SAELens-style cfg.json contents for this SAE, with the caller's provenance fields on top. */
+export function saeCfgJson(sae: Sae, cfgExtra: Record<string, unknown> = {}) {
+  const { cfg } = sae;
+  return {
+    d_in: cfg.dIn,
+    d_sae: cfg.dSae,
+    architecture: cfg.architecture,
+    dtype: "float32",
+    l1_coefficient: cfg.l1Coefficient,
+    ...(cfg.architecture === "topk" ? { k: cfg.k } : {}),
+    apply_b_dec_to_input: true,
+    normalize_activations: "none",
+    device: "cpu",
+    ...cfgExtra,
+  };
+}
+
+/** Writes `dir`/sae.safetensors and `dir`/cfg.json (atomically). */
+export async function saveSae(
+  dir: string,
+  sae: Sae,
+  cfgExtra: Record<string, unknown> = {},
+): Promise<void> {
+  const w = await toArrays(sae);
+  const { dIn, dSae } = sae.cfg;
+  await writeSafetensors(`${dir}/${SAE_WEIGHTS_FILE}`, {
+    W_enc: { shape: [dIn, dSae], data: w.W_enc },
+    b_enc: { shape: [dSae], data: w.b_enc },
+    W_dec: { shape: [dSae, dIn], data: w.W_dec },
+    b_dec: { shape: [dIn], data: w.b_dec },
+  }, { format: "pt" });
+  await writeJsonAtomic(`${dir}/${SAE_CFG_FILE}`, saeCfgJson(sae, cfgExtra));
+}
+
+/** Reads an SAE folder written by saveSae (or SAELens, for the standard and topk layouts). */
+export async function loadSae(
+  dir: string,
+): Promise<{ sae: Sae; cfgJson: Record<string, unknown> }> {
+  const cfgPath = `${dir}/${SAE_CFG_FILE}`, weightsPath = `${dir}/${SAE_WEIGHTS_FILE}`;
+  const cfgJson = await readJson<Record<string, unknown>>(cfgPath);
+  const cfg: SaeConfig = {
+    dIn: cfgJson.d_in as number,
+    dSae: cfgJson.d_sae as number,
+    architecture: (cfgJson.architecture ?? "standard") as SaeArchitecture,
+    k: cfgJson.k as number | undefined,
+    l1Coefficient: (cfgJson.l1_coefficient ?? 0) as number,
+  };
+  try {
+    validateSaeConfig(cfg);
+  } catch (e) {
+    throw new Error(`Cannot read "${cfgPath}": ${(e as Error).message}`);
+  }
+  const { tensors } = await readSafetensors(weightsPath);
+  const expected: Record<string, number[]> = {
+    W_enc: [cfg.dIn, cfg.dSae],
+    b_enc: [cfg.dSae],
+    W_dec: [cfg.dSae, cfg.dIn],
+    b_dec: [cfg.dIn],
+  };
+  const arrays: Record<string, Float32Array> = {};
+  for (const [name, shape] of Object.entries(expected)) {
+    const t = tensors[name];
+    if (!t) throw new Error(`Cannot read "${weightsPath}": tensor "${name}" is missing`);
+    if (t.shape.join(",") !== shape.join(",") || !(t.data instanceof Float32Array)) {
+      throw new Error(
+        `Cannot read "${weightsPath}": tensor "${name}" has shape [${t.shape}] (${t.dtype}), ` +
+          `expected [${shape}] float32 from ${SAE_CFG_FILE}`,
+      );
+    }
+    arrays[name] = t.data;
+  }
+  return { sae: fromArrays(cfg, arrays), cfgJson };
+}
+
+function transposeArray(a: Float32Array, rows: number, cols: number): Float32Array {
+  const out = new Float32Array(a.length);
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < cols; j++) out[j * rows + i] = a[i * cols + j];
+  }
+  return out;
+}
