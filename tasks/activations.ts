@@ -11,11 +11,12 @@
  *
  * @module
  */
+import { runUpstream, stageParams, stageSource, trainShardName } from "../mod/run/mod.ts";
 import * as tf from "@tensorflow/tfjs";
 import * as arrow from "apache-arrow";
 import { join } from "node:path";
 import { fmtInt, log, runMain, type TaskSpec, TENSOR_OPTIONS } from "../mod/run/mod.ts";
-import { pick, type RunConfig } from "../mod/run/mod.ts";
+import type { RunConfig } from "../mod/run/mod.ts";
 import { initBackend } from "../mod/backend/mod.ts";
 import { writeParquet } from "../mod/io/mod.ts";
 import { runPaths } from "../mod/run/mod.ts";
@@ -27,13 +28,7 @@ import { hashFile, hashJson } from "../mod/run/mod.ts";
 import { exists, readJson, writeJsonAtomic } from "../mod/io/mod.ts";
 import { disposeTransformer, mlpActivations, type Transformer } from "../mod/transformer/mod.ts";
 import { loadTransformer } from "../mod/transformer/mod.ts";
-import {
-  type ActivationRows,
-  HELDOUT_FILE,
-  trainShardName,
-  writeActivationShard,
-} from "../mod/activations/mod.ts";
-import * as train from "./train.ts";
+import { type ActivationRows, writeActivationShard } from "../mod/activations/mod.ts";
 
 export const SPEC: TaskSpec = {
   name: "activations",
@@ -101,23 +96,23 @@ export async function run(
   cfg: RunConfig,
   opts: { force?: boolean; backend?: string } = {},
 ): Promise<StageResult> {
-  await train.run(cfg, { backend: opts.backend });
+  await runUpstream("activations", cfg, { backend: opts.backend });
   const paths = runPaths(cfg);
   const dir = paths.activationsDir;
-  const modelPath = join(paths.transformerDir, "model.safetensors");
+  const modelPath = paths.transformer.weights;
   const ac = cfg.activations, T = cfg.tokenize.contextLength;
   const seqsPerShard = Math.max(1, Math.round(ac.shardTokens / T));
   const nShards = Math.ceil(Math.ceil(ac.trainTokens / T) / seqsPerShard);
   const shardPaths = Array.from({ length: nShards }, (_, i) => join(dir, trainShardName(i)));
-  const heldout = join(dir, HELDOUT_FILE), statsPath = join(dir, "stats.parquet");
-  const progressPath = join(dir, "progress.json");
-  const params = pick(cfg, ["seed", "activations"]);
+  const heldout = paths.activations.heldout, statsPath = paths.activations.stats;
+  const progressPath = paths.activations.progress;
+  const params = stageParams(cfg, "activations");
   return await runStage({
     name: "activations",
     dir,
     inputs: [paths.tokens, modelPath],
     params,
-    source: import.meta.url,
+    source: stageSource("activations"),
     outputs: [...shardPaths, heldout, statsPath],
     force: opts.force,
     run: async () => {

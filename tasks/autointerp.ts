@@ -19,10 +19,11 @@
  *
  * @module
  */
+import { runUpstream, SAE_FILES, stageParams, stageSource } from "../mod/run/mod.ts";
 import * as arrow from "apache-arrow";
 import { join } from "node:path";
 import { CONFIG_OPTIONS, fmtInt, log, runMain, type TaskSpec } from "../mod/run/mod.ts";
-import { pick, type RunConfig } from "../mod/run/mod.ts";
+import type { RunConfig } from "../mod/run/mod.ts";
 import { readParquet, writeParquet } from "../mod/io/mod.ts";
 import { runPaths } from "../mod/run/mod.ts";
 import { runStage, type StageResult } from "../mod/run/mod.ts";
@@ -38,9 +39,6 @@ import {
   type FeatureScore,
   scoreFeatures,
 } from "../mod/autointerp/mod.ts";
-import { FEATURE_FILES } from "./features.ts";
-import { SAE_FILES } from "./sae.ts";
-import * as features from "./features.ts";
 
 export const SPEC: TaskSpec = {
   name: "autointerp",
@@ -48,8 +46,6 @@ export const SPEC: TaskSpec = {
   details: "Needs OPENAI_API_KEY (and OPENAI_BASE_URL for another endpoint); skips without it.",
   options: CONFIG_OPTIONS,
 };
-
-export const EXPLANATIONS_FILE = "explanations.parquet";
 
 /** Reads a features-stage examples.parquet into one FeatureInput per feature. */
 export async function featureInputs(path: string): Promise<Map<number, FeatureInput>> {
@@ -130,7 +126,7 @@ export async function run(
     );
     return null;
   }
-  await features.run(cfg);
+  await runUpstream("autointerp", cfg);
   const ai = cfg.autointerp;
   const baseURL = opts.baseURL ?? envVar("OPENAI_BASE_URL") ?? ai.baseURL;
   const paths = runPaths(cfg);
@@ -141,16 +137,16 @@ export async function run(
       );
     }
   }
-  const saeRoot = join(paths.results, "sae");
+  const saeRoot = paths.saeRoot;
   const dirs = ai.sizes.map((n) => paths.saeDir(n));
   return await runStage({
     name: "autointerp",
     dir: saeRoot,
-    inputs: dirs.flatMap((d) => [join(d, FEATURE_FILES.examples), join(d, SAE_FILES.featureStats)]),
+    inputs: dirs.flatMap((d) => [join(d, SAE_FILES.examples), join(d, SAE_FILES.featureStats)]),
     // The endpoint is a parameter (another server may answer differently); the key never is.
-    params: { ...pick(cfg, ["seed", "autointerp"]), baseURL },
-    source: import.meta.url,
-    outputs: dirs.map((d) => join(d, EXPLANATIONS_FILE)),
+    params: { ...stageParams(cfg, "autointerp"), baseURL },
+    source: stageSource("autointerp"),
+    outputs: dirs.map((d) => join(d, SAE_FILES.explanations)),
     force: opts.force,
     run: async () => {
       const common = {
@@ -182,7 +178,7 @@ export async function run(
           density: fs.getChild("density")!.toArray() as Float64Array,
           maxActivation: fs.getChild("max_activation")!.toArray() as Float32Array,
         }, cfg.seed);
-        const inputs = await featureInputs(join(dir, FEATURE_FILES.examples));
+        const inputs = await featureInputs(join(dir, SAE_FILES.examples));
         const todo = chosen.filter((f) => inputs.get(f)?.top.length).map((f) => inputs.get(f)!);
         const est = await estimateRun(ai.explainerModel, todo, scoreOpts);
         log(
@@ -199,7 +195,7 @@ export async function run(
           featureConcurrency: ai.concurrency,
         }, simulator);
         await writeParquet(
-          join(dir, EXPLANATIONS_FILE),
+          join(dir, SAE_FILES.explanations),
           explanationsTable(scores, ai.explainerModel, ai.simulatorModel),
         );
         const spent = scores.reduce(

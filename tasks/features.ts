@@ -11,11 +11,18 @@
  *
  * @module
  */
+import {
+  runUpstream,
+  SAE_FILES,
+  SAE_STAGE_FILES,
+  stageParams,
+  stageSource,
+} from "../mod/run/mod.ts";
 import * as tf from "@tensorflow/tfjs";
 import * as arrow from "apache-arrow";
 import { join } from "node:path";
 import { fmtInt, log, runMain, type TaskSpec, TENSOR_OPTIONS } from "../mod/run/mod.ts";
-import { pick, type RunConfig } from "../mod/run/mod.ts";
+import type { RunConfig } from "../mod/run/mod.ts";
 import { initBackend } from "../mod/backend/mod.ts";
 import { readParquet, writeParquet } from "../mod/io/mod.ts";
 import { runPaths } from "../mod/run/mod.ts";
@@ -23,7 +30,7 @@ import { runStage, type StageResult } from "../mod/run/mod.ts";
 import { stageMain } from "../mod/run/mod.ts";
 import { readTokens } from "../mod/tokenize/mod.ts";
 import { createTokenizer } from "../mod/tokenize/mod.ts";
-import { HELDOUT_FILE, readActivationShard } from "../mod/activations/mod.ts";
+import { readActivationShard } from "../mod/activations/mod.ts";
 import { disposeSae, loadSae } from "../mod/sae/mod.ts";
 import { disposeTransformer, type Transformer } from "../mod/transformer/mod.ts";
 import { loadTransformer } from "../mod/transformer/mod.ts";
@@ -31,7 +38,6 @@ import { densityHistogram } from "../mod/features/mod.ts";
 import { collectFeatureExamples, examplesTable } from "../mod/features/mod.ts";
 import { logitAttribution, residualScale } from "../mod/features/mod.ts";
 import { lossRecovered } from "../mod/features/mod.ts";
-import * as sae from "./sae.ts";
 
 export const SPEC: TaskSpec = {
   name: "features",
@@ -40,13 +46,6 @@ export const SPEC: TaskSpec = {
   details:
     "Writes results/<run>/sae/f<N>/{density_histogram,examples,logits,loss_recovered}.parquet.",
   options: TENSOR_OPTIONS,
-};
-
-export const FEATURE_FILES = {
-  histogram: "density_histogram.parquet",
-  examples: "examples.parquet",
-  logits: "logits.parquet",
-  lossRecovered: "loss_recovered.parquet",
 };
 
 /** Held-out sequences as [B, T] batches of the model's context length. */
@@ -108,29 +107,29 @@ export async function run(
   cfg: RunConfig,
   opts: { force?: boolean; backend?: string } = {},
 ): Promise<StageResult> {
-  await sae.run(cfg, { backend: opts.backend });
+  await runUpstream("features", cfg, { backend: opts.backend });
   const paths = runPaths(cfg);
   const fc = cfg.features;
-  const saeRoot = join(paths.results, "sae");
-  const modelPath = join(paths.transformerDir, "model.safetensors");
-  const heldoutPath = join(paths.activationsDir, HELDOUT_FILE);
+  const saeRoot = paths.saeRoot;
+  const modelPath = paths.transformer.weights;
+  const heldoutPath = paths.activations.heldout;
   const dirs = cfg.sae.sizes.map((n) => paths.saeDir(n));
   const inputs = [
     modelPath,
     heldoutPath,
     paths.tokens,
-    ...dirs.flatMap((d) => [join(d, sae.SAE_FILES.weights), join(d, sae.SAE_FILES.featureStats)]),
+    ...dirs.flatMap((d) => [join(d, SAE_FILES.weights), join(d, SAE_FILES.featureStats)]),
   ];
   const outputs = [
-    ...dirs.flatMap((d) => Object.values(FEATURE_FILES).map((f) => join(d, f))),
-    join(saeRoot, "features_summary.parquet"),
+    ...dirs.flatMap((d) => SAE_STAGE_FILES.features.map((f) => join(d, SAE_FILES[f]))),
+    paths.featuresSummary,
   ];
   return await runStage({
     name: "features",
     dir: saeRoot,
     inputs,
-    params: pick(cfg, ["seed", "features"]),
-    source: import.meta.url,
+    params: stageParams(cfg, "features"),
+    source: stageSource("features"),
     outputs,
     force: opts.force,
     run: async () => {
@@ -165,7 +164,7 @@ export async function run(
         const t0 = performance.now();
         const { sae: s } = await loadSae(dir);
         const F = s.cfg.dSae;
-        const stats = await readParquet(join(dir, sae.SAE_FILES.featureStats), {
+        const stats = await readParquet(join(dir, SAE_FILES.featureStats), {
           columns: ["count", "max_activation"],
         });
         const counts = stats.getChild("count")!.toArray() as Float64Array;
@@ -176,7 +175,7 @@ export async function run(
           ultraLow: fc.ultraLow,
           binsPerDecade: fc.binsPerDecade,
         });
-        await writeParquet(join(dir, FEATURE_FILES.histogram), histogramTable(hist), {
+        await writeParquet(join(dir, SAE_FILES.histogram), histogramTable(hist), {
           metadata: {
             heldout_tokens: String(nHeld),
             resolution: String(hist.resolution),
@@ -203,12 +202,12 @@ export async function run(
             context_text: tokenTextColumn(examples.contextTokens, examples.contextOffsets, text),
           }),
         );
-        await writeParquet(join(dir, FEATURE_FILES.examples), withText, { rowGroupSize: 16384 });
+        await writeParquet(join(dir, SAE_FILES.examples), withText, { rowGroupSize: 16384 });
 
         // Logit attribution: top and bottom tokens of each decoder direction.
         const la = await logitAttribution(model, s, { topN: fc.logitTopN, lnScale });
         await writeParquet(
-          join(dir, FEATURE_FILES.logits),
+          join(dir, SAE_FILES.logits),
           new arrow.Table({
             feature: arrow.makeVector(la.feature),
             sign: arrow.vectorFromArray(la.sign, new arrow.Utf8()),
@@ -222,7 +221,7 @@ export async function run(
         // CE loss with the SAE spliced in, against clean and zero-ablated MLP activations.
         const lr = await lossRecovered(model, s, lossBatches);
         await writeParquet(
-          join(dir, FEATURE_FILES.lossRecovered),
+          join(dir, SAE_FILES.lossRecovered),
           arrow.tableFromJSON([{
             clean_loss: lr.cleanLoss,
             sae_loss: lr.saeLoss,
@@ -269,7 +268,7 @@ export async function run(
       tf.dispose(lossBatches);
       disposeTransformer(model);
       tok.free();
-      await writeParquet(join(saeRoot, "features_summary.parquet"), arrow.tableFromJSON(summary));
+      await writeParquet(paths.featuresSummary, arrow.tableFromJSON(summary));
       return { backend: backend.name, summary };
     },
   });

@@ -9,16 +9,14 @@
  *
  * @module
  */
-import { join } from "node:path";
 import { parseTaskArgs, runMain, type TaskSpec, TENSOR_OPTIONS } from "../mod/run/mod.ts";
 import { configSources, loadConfig } from "../mod/run/mod.ts";
 import { initBackend } from "../mod/backend/mod.ts";
-import { runPaths } from "../mod/run/mod.ts";
+import { runPaths, runStages } from "../mod/run/mod.ts";
 import { createTokenizer } from "../mod/tokenize/mod.ts";
 import { disposeTransformer } from "../mod/transformer/mod.ts";
 import { loadTransformer } from "../mod/transformer/mod.ts";
 import { sample } from "../mod/transformer/mod.ts";
-import * as train from "./train.ts";
 
 export const SPEC: TaskSpec = {
   name: "generate",
@@ -66,9 +64,9 @@ export async function main(args: string[] = Deno.args): Promise<void> {
   const topK = numberFlag(values["top-k"], "top-k", 40) || undefined;
   const seed = numberFlag(values.seed, "seed", 0);
 
-  await train.run(cfg, { backend: values.backend as string | undefined });
+  await runStages(["train"], cfg, { backend: values.backend as string | undefined });
   await initBackend((values.backend as string | undefined) ?? cfg.backend);
-  const model = await loadTransformer(join(runPaths(cfg).transformerDir, "model.safetensors"));
+  const model = await loadTransformer(runPaths(cfg).transformer.weights);
   const tok = createTokenizer();
   try {
     const ids = Array.from(tok.encode(prompt));

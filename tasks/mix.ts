@@ -12,14 +12,13 @@
  */
 import * as arrow from "apache-arrow";
 import { CONFIG_OPTIONS, fmtInt, log, runMain, type TaskSpec } from "../mod/run/mod.ts";
-import { pick, type RunConfig } from "../mod/run/mod.ts";
+import { type RunConfig, stageParams, stageSource } from "../mod/run/mod.ts";
 import { localInputs, mixSources } from "../mod/corpus/mod.ts";
 import { writeParquet } from "../mod/io/mod.ts";
 import { runPaths } from "../mod/run/mod.ts";
 import { runStage, type StageResult } from "../mod/run/mod.ts";
 import { stageMain } from "../mod/run/mod.ts";
 import { writeJsonAtomic } from "../mod/io/mod.ts";
-import { join } from "node:path";
 
 export const SPEC: TaskSpec = {
   name: "mix",
@@ -64,8 +63,8 @@ export async function run(cfg: RunConfig, opts: { force?: boolean } = {}): Promi
     name: "mix",
     dir: paths.data,
     inputs: await localInputs(cfg),
-    params: pick(cfg, ["seed", "mix"]),
-    source: import.meta.url,
+    params: stageParams(cfg, "mix"),
+    source: stageSource("mix"),
     outputs: [paths.mix, paths.composition],
     force: opts.force,
     run: async () => {
@@ -101,7 +100,7 @@ export async function run(cfg: RunConfig, opts: { force?: boolean } = {}): Promi
         paths.composition,
         arrow.tableFromJSON(composition as unknown as Record<string, unknown>[]),
       );
-      await writeJsonAtomic(join(paths.data, "config.json"), cfg);
+      await writeJsonAtomic(paths.runConfig, cfg);
       log(`mix: wrote ${fmtInt(totalRows)} rows, ${fmtInt(totalChars)} characters to ${paths.mix}`);
       printComposition(composition);
       return { rows: totalRows, chars: totalChars, composition };

@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { runUpstream, SAE_FILES, stageSource } from "../mod/run/mod.ts";
 import { join, resolve } from "node:path";
 import {
   CONFIG_OPTIONS,
@@ -26,14 +27,7 @@ import { configSources, loadConfig, type RunConfig } from "../mod/run/mod.ts";
 import { exists } from "../mod/io/mod.ts";
 import { runPaths } from "../mod/run/mod.ts";
 import { runStage, setTopStage, type StageResult } from "../mod/run/mod.ts";
-import {
-  buildReport,
-  DEFAULT_SHARD_SIZE,
-  SAE_REPORT_FILES,
-  summaryInputs,
-} from "../mod/report/mod.ts";
-import * as scaling from "./scaling.ts";
-import * as steer from "./steer.ts";
+import { buildReport, DEFAULT_SHARD_SIZE, summaryInputs } from "../mod/report/mod.ts";
 
 export const SPEC: TaskSpec = {
   name: "report",
@@ -53,9 +47,8 @@ export async function run(
   cfg: RunConfig,
   opts: { force?: boolean; shardSize?: number } = {},
 ): Promise<StageResult & { index: string }> {
-  // Steering samples are not upstream of scaling; build them too so the browser can show them.
-  await steer.run(cfg);
-  await scaling.run(cfg);
+  // Steering samples are not upstream of scaling; the graph lists both (so the browser can show them).
+  await runUpstream("report", cfg);
   const paths = runPaths(cfg);
   const shardSize = opts.shardSize ?? DEFAULT_SHARD_SIZE;
   const sizes = [...cfg.sae.sizes].sort((a, b) => a - b);
@@ -63,16 +56,16 @@ export async function run(
   for (const n of sizes) {
     const dir = paths.saeDir(n);
     inputs.push(
-      join(dir, SAE_REPORT_FILES.featureStats),
-      join(dir, SAE_REPORT_FILES.examples),
-      join(dir, SAE_REPORT_FILES.logits),
+      join(dir, SAE_FILES.featureStats),
+      join(dir, SAE_FILES.examples),
+      join(dir, SAE_FILES.logits),
     );
     // Optional inputs: their arrival (autointerp, steer) changes the input list and reruns this.
-    for (const f of [SAE_REPORT_FILES.steering, SAE_REPORT_FILES.explanations]) {
+    for (const f of [SAE_FILES.steering, SAE_FILES.explanations]) {
       if (await exists(join(dir, f))) inputs.push(join(dir, f));
     }
   }
-  const index = join(paths.reportDir, "index.html");
+  const index = paths.reportIndex;
   const outputs = [
     index,
     ...sizes.flatMap((n) => [
@@ -88,7 +81,7 @@ export async function run(
     dir: paths.reportDir,
     inputs,
     params: { run: cfg.run, sizes, quantileBins: cfg.features.quantileBins, shardSize },
-    source: import.meta.url,
+    source: stageSource("report"),
     outputs,
     force: opts.force,
     run: async () => {

@@ -19,11 +19,23 @@
  *
  * @module
  */
+import {
+  DATA_FILES,
+  HOOK_NAME,
+  runUpstream,
+  SAE_FILES,
+  SAE_ROOT_FILES,
+  SAE_STAGE_FILES,
+  stageParams,
+  stageSource,
+  trainShardName,
+  TRANSFORMER_FILES,
+} from "../mod/run/mod.ts";
 import * as tf from "@tensorflow/tfjs";
 import * as arrow from "apache-arrow";
 import { join } from "node:path";
 import { fmtInt, log, runMain, type TaskSpec, TENSOR_OPTIONS } from "../mod/run/mod.ts";
-import { pick, type RunConfig } from "../mod/run/mod.ts";
+import type { RunConfig } from "../mod/run/mod.ts";
 import { initBackend } from "../mod/backend/mod.ts";
 import { writeParquet } from "../mod/io/mod.ts";
 import { runPaths, type SaeSlot, saeSlots } from "../mod/run/mod.ts";
@@ -31,21 +43,15 @@ import { runStage, type StageResult } from "../mod/run/mod.ts";
 import { stageMain } from "../mod/run/mod.ts";
 import { hashJson } from "../mod/run/mod.ts";
 import { exists, readJson, writeJsonAtomic } from "../mod/io/mod.ts";
-import {
-  HELDOUT_FILE,
-  HOOK_NAME,
-  readActivationShard,
-  trainShardName,
-} from "../mod/activations/mod.ts";
+import { readActivationShard } from "../mod/activations/mod.ts";
 import { ActivationStream } from "../mod/activations/mod.ts";
 import { type SaeStepMetrics, SweepTrainer } from "../mod/sae/mod.ts";
 import { type SaeTrainConfig, slotSeed } from "../mod/sae/mod.ts";
-import { readSweepCheckpoint, SWEEP_STATE_JSON, writeSweepCheckpoint } from "../mod/sae/mod.ts";
+import { readSweepCheckpoint, writeSweepCheckpoint } from "../mod/sae/mod.ts";
 import { adaptiveSaeGrads, saeGradsSparse } from "../mod/sae/mod.ts";
 import { saeGrads } from "../mod/sae/mod.ts";
-import { SAE_CFG_FILE, SAE_WEIGHTS_FILE, saveSae } from "../mod/sae/mod.ts";
+import { saveSae } from "../mod/sae/mod.ts";
 import { evaluateSae } from "../mod/sae/mod.ts";
-import * as activations from "./activations.ts";
 
 export const SPEC: TaskSpec = {
   name: "sae",
@@ -53,14 +59,6 @@ export const SPEC: TaskSpec = {
   details:
     "Writes results/<run>/sae/f<N>/ per size. Resumes from its last checkpoint after a kill.",
   options: TENSOR_OPTIONS,
-};
-
-export const SAE_FILES = {
-  weights: SAE_WEIGHTS_FILE,
-  cfg: SAE_CFG_FILE,
-  metrics: "metrics.parquet",
-  resamples: "resamples.parquet",
-  featureStats: "feature_stats.parquet",
 };
 
 /** One SweepTrainer config per SAE slot, in saeSlots() order. */
@@ -133,7 +131,8 @@ export async function run(
   cfg: RunConfig,
   opts: { force?: boolean; backend?: string } = {},
 ): Promise<StageResult> {
-  const actResult = await activations.run(cfg, { backend: opts.backend });
+  const upstream = await runUpstream("sae", cfg, { backend: opts.backend });
+  const actResult = upstream.activations as StageResult;
   const paths = runPaths(cfg);
   const s = cfg.sae;
   const nShards = Number(actResult.manifest.stats.train_shards);
@@ -141,22 +140,22 @@ export async function run(
     { length: nShards },
     (_, i) => join(paths.activationsDir, trainShardName(i)),
   );
-  const heldout = join(paths.activationsDir, HELDOUT_FILE);
+  const heldout = paths.activations.heldout;
   const slots = saeSlots(s);
   const dirs = slots.map((slot) => paths.saeDir(slot.size, slot));
-  const saeRoot = join(paths.results, "sae");
+  const saeRoot = paths.saeRoot;
   const ckptDir = join(saeRoot, "checkpoint");
   const outputs = [
-    ...dirs.flatMap((d) => Object.values(SAE_FILES).map((f) => join(d, f))),
-    join(saeRoot, "summary.parquet"),
+    ...dirs.flatMap((d) => SAE_STAGE_FILES.sae.map((f) => join(d, SAE_FILES[f]))),
+    paths.saeSummary,
   ];
-  const params = pick(cfg, ["seed", "sae"]);
+  const params = stageParams(cfg, "sae");
   return await runStage({
     name: "sae",
     dir: saeRoot,
     inputs: [...shards, heldout],
     params,
-    source: import.meta.url,
+    source: stageSource("sae"),
     outputs,
     force: opts.force,
     run: async () => {
@@ -201,9 +200,10 @@ export async function run(
       const rows: Record<string, Row[]> = Object.fromEntries(
         trainer.slots.map((sl) => [sl.name, []]),
       );
-      const ckptMeta = join(ckptDir, "progress.json");
+      const ckptMeta = join(ckptDir, SAE_ROOT_FILES.progress);
       if (
-        !opts.force && (await exists(join(ckptDir, SWEEP_STATE_JSON))) && (await exists(ckptMeta))
+        !opts.force && (await exists(join(ckptDir, SAE_ROOT_FILES.sweepStateJson))) &&
+        (await exists(ckptMeta))
       ) {
         const meta = await readJson<{ key: string; rows: Record<string, Row[]> }>(ckptMeta);
         if (meta.key === key) {
@@ -291,11 +291,11 @@ export async function run(
         const slot = trainer.slots[i], dir = dirs[i], id = slots[i];
         const { eval: ev, stats } = evaluateSae(slot.sae, held.acts, s.microBatch);
         await saveSae(dir, slot.sae, {
-          model_name: `results/${cfg.run}/transformer/model.safetensors`,
+          model_name: join("results", cfg.run, "transformer", TRANSFORMER_FILES.weights),
           hook_name: HOOK_NAME,
           hook_layer: 0,
           context_size: cfg.tokenize.contextLength,
-          dataset_path: `data/${cfg.run}/tokens.parquet`,
+          dataset_path: join("data", cfg.run, DATA_FILES.tokens),
           activations:
             `MLP post-activation (ReLU output, width ${dIn}) of the one-layer transformer`,
           train_tokens: trainer.tokens,
@@ -362,7 +362,7 @@ export async function run(
         );
       }
       trainer.dispose();
-      await writeParquet(join(saeRoot, "summary.parquet"), summaryTable(summary));
+      await writeParquet(paths.saeSummary, summaryTable(summary));
       await Deno.remove(ckptDir, { recursive: true }).catch(() => {});
       return { steps, heldoutTokens: nHeld, backend: backend.name, summary };
     },

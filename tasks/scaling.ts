@@ -20,10 +20,11 @@
  *
  * @module
  */
+import { RESULTS_FILES, runUpstream, SAE_FILES, stageParams, stageSource } from "../mod/run/mod.ts";
 import * as arrow from "apache-arrow";
 import { join } from "node:path";
 import { CONFIG_OPTIONS, log, parseTaskArgs, runMain, type TaskSpec } from "../mod/run/mod.ts";
-import { configSources, loadConfig, pick, type RunConfig } from "../mod/run/mod.ts";
+import { configSources, loadConfig, type RunConfig } from "../mod/run/mod.ts";
 import { readParquet, writeParquet } from "../mod/io/mod.ts";
 import { runPaths } from "../mod/run/mod.ts";
 import { runStage, setTopStage, type StageResult } from "../mod/run/mod.ts";
@@ -35,7 +36,6 @@ import {
   intervalText,
   readSaeSummary,
   type SaeScalingInput,
-  SCALING_FITS_FILE,
   SIZE_STATS,
   type SizeRow,
 } from "../mod/scaling/mod.ts";
@@ -50,8 +50,6 @@ import {
   type SizedHistogram,
   writeCharts,
 } from "../mod/plot/mod.ts";
-import * as features from "./features.ts";
-import { SAE_FILES } from "./sae.ts";
 
 export const SPEC: TaskSpec = {
   name: "scaling",
@@ -74,15 +72,15 @@ export async function run(
   cfg: RunConfig,
   opts: { force?: boolean; png?: boolean } = {},
 ): Promise<StageResult> {
-  await features.run(cfg);
+  await runUpstream("scaling", cfg);
   const paths = runPaths(cfg);
-  const saeRoot = join(paths.results, "sae");
-  const plotsDir = join(paths.results, "plots");
-  const fitsPath = join(paths.results, SCALING_FITS_FILE);
+  const saeRoot = paths.saeRoot;
+  const plotsDir = paths.plotsDir;
+  const fitsPath = paths.scalingFits;
   const sizes = [...cfg.sae.sizes].sort((a, b) => a - b);
   const largest = sizes.at(-1)!;
   // Every SAE of the sweep (replicates and both inits) is an input; the summary names them.
-  const summaryPath = join(saeRoot, "summary.parquet");
+  const summaryPath = paths.saeSummary;
   const saes = readSaeSummary(
     await readParquet(summaryPath),
     { init: (cfg.sae as { inits?: string[] }).inits?.[0], seed: cfg.seed },
@@ -90,8 +88,8 @@ export async function run(
   );
   const inputs = [
     summaryPath,
-    join(saeRoot, "features_summary.parquet"),
-    join(paths.transformerDir, "loss.parquet"),
+    paths.featuresSummary,
+    paths.transformer.loss,
     ...saes.map((s) => join(saeRoot, s.name, SAE_FILES.featureStats)),
     ...sizes.map((n) => join(paths.saeDir(n), SAE_FILES.metrics)),
   ];
@@ -100,12 +98,12 @@ export async function run(
     name: "scaling",
     dir: paths.results,
     inputs,
-    params: { ...pick(cfg, ["seed", "features"]), png: opts.png ?? true },
-    source: import.meta.url,
+    params: { ...stageParams(cfg, "scaling"), png: opts.png ?? true },
+    source: stageSource("scaling"),
     outputs: [paths.scaling, fitsPath, ...plots.map((p) => join(plotsDir, `${p}.svg`))],
     force: opts.force,
     run: async () => {
-      const featSummary = await readParquet(join(saeRoot, "features_summary.parquet"));
+      const featSummary = await readParquet(paths.featuresSummary);
       const recovered = new Map(
         numbers(featSummary, "size").map((n, j) => [n, numbers(featSummary, "loss_recovered")[j]]),
       );
@@ -153,7 +151,7 @@ export async function run(
         ultraLow: cfg.features.ultraLow,
       });
       await writeParquet(paths.scaling, sizeTable(rows), {
-        metadata: { paper_claim: PAPER_CLAIM, fits_file: SCALING_FITS_FILE },
+        metadata: { paper_claim: PAPER_CLAIM, fits_file: RESULTS_FILES.scalingFits },
       });
       await writeParquet(fitsPath, fitTable(fits), {
         metadata: Object.fromEntries(
@@ -178,7 +176,7 @@ export async function run(
       for (const f of fits) log(`scaling: ${f.init}, ${f.statistic}: ${f.verdict}`);
 
       // Plots.
-      const lossRows = (await readParquet(join(paths.transformerDir, "loss.parquet"))).toArray()
+      const lossRows = (await readParquet(paths.transformer.loss)).toArray()
         .map((r) => ({
           step: Number(r.step),
           train_loss: Number(r.train_loss),

@@ -12,11 +12,12 @@
  *
  * @module
  */
+import { runUpstream, SAE_FILES, stageParams, stageSource } from "../mod/run/mod.ts";
 import * as tf from "@tensorflow/tfjs";
 import * as arrow from "apache-arrow";
 import { join } from "node:path";
 import { log, parseTaskArgs, runMain, type TaskSpec, TENSOR_OPTIONS } from "../mod/run/mod.ts";
-import { configSources, loadConfig, pick, type RunConfig } from "../mod/run/mod.ts";
+import { configSources, loadConfig, type RunConfig } from "../mod/run/mod.ts";
 import { initBackend } from "../mod/backend/mod.ts";
 import { readParquet, writeParquet } from "../mod/io/mod.ts";
 import { runPaths } from "../mod/run/mod.ts";
@@ -26,8 +27,6 @@ import { disposeSae, loadSae, type Sae } from "../mod/sae/mod.ts";
 import { addToMlpPost, disposeTransformer, type Transformer } from "../mod/transformer/mod.ts";
 import { loadTransformer } from "../mod/transformer/mod.ts";
 import { sample } from "../mod/transformer/mod.ts";
-import * as features from "./features.ts";
-import { SAE_FILES } from "./sae.ts";
 
 export const SPEC: TaskSpec = {
   name: "steer",
@@ -105,7 +104,7 @@ export async function run(
   cfg: RunConfig,
   opts: { force?: boolean; backend?: string } = {},
 ): Promise<StageResult> {
-  await features.run(cfg, { backend: opts.backend });
+  await runUpstream("steer", cfg, { backend: opts.backend });
   const paths = runPaths(cfg);
   const st = cfg.steer;
   if (!cfg.sae.sizes.includes(st.size)) {
@@ -114,15 +113,15 @@ export async function run(
     );
   }
   const dir = paths.saeDir(st.size);
-  const modelPath = join(paths.transformerDir, "model.safetensors");
+  const modelPath = paths.transformer.weights;
   const statsPath = join(dir, SAE_FILES.featureStats);
-  const out = join(dir, "steering.parquet");
+  const out = join(dir, SAE_FILES.steering);
   return await runStage({
     name: `steer-f${st.size}`,
     dir,
     inputs: [modelPath, join(dir, SAE_FILES.weights), statsPath],
-    params: pick(cfg, ["seed", "steer"]),
-    source: import.meta.url,
+    params: stageParams(cfg, "steer"),
+    source: stageSource("steer"),
     outputs: [out],
     force: opts.force,
     run: async () => {

@@ -9,21 +9,20 @@
  *
  * @module
  */
-import { CONFIG_OPTIONS, log, parseTaskArgs, runMain, type TaskSpec } from "../mod/run/mod.ts";
+import {
+  CONFIG_OPTIONS,
+  log,
+  parseTaskArgs,
+  runMain,
+  STAGE_NAMES,
+  type TaskSpec,
+} from "../mod/run/mod.ts";
 
-/** Stages in pipeline order. autointerp skips itself (exit 0) without OPENAI_API_KEY. */
-export const STAGES = [
-  "mix",
-  "tokenize",
-  "train",
-  "activations",
-  "sae",
-  "features",
-  "steer",
-  "autointerp",
-  "scaling",
-  "report",
-];
+/**
+ * Stages in pipeline order, from the stage graph (mod/run/graph.ts). autointerp skips itself
+ * (exit 0) without OPENAI_API_KEY.
+ */
+export const STAGES = STAGE_NAMES;
 
 export const SPEC: TaskSpec = {
   name: "sweep",

@@ -15,7 +15,7 @@
  */
 import * as arrow from "apache-arrow";
 import { CONFIG_OPTIONS, fmtInt, log, runMain, type TaskSpec } from "../mod/run/mod.ts";
-import { pick, type RunConfig } from "../mod/run/mod.ts";
+import { type RunConfig, runUpstream, stageParams, stageSource } from "../mod/run/mod.ts";
 import { readParquet, requireColumns, writeParquet } from "../mod/io/mod.ts";
 import { runPaths } from "../mod/run/mod.ts";
 import { runStage, type StageResult } from "../mod/run/mod.ts";
@@ -24,8 +24,6 @@ import { encodeDocs } from "../mod/tokenize/mod.ts";
 import { pack, type SourceStream } from "../mod/tokenize/mod.ts";
 import { EOT_TOKEN, GPT2_VOCAB_SIZE } from "../mod/tokenize/mod.ts";
 import { tokensTable } from "../mod/tokenize/mod.ts";
-import * as mix from "./mix.ts";
-import { join } from "node:path";
 
 export const SPEC: TaskSpec = {
   name: "tokenize",
@@ -35,15 +33,15 @@ export const SPEC: TaskSpec = {
 };
 
 export async function run(cfg: RunConfig, opts: { force?: boolean } = {}): Promise<StageResult> {
-  await mix.run(cfg);
+  await runUpstream("tokenize", cfg);
   const paths = runPaths(cfg);
-  const statsPath = join(paths.data, "tokenize_stats.parquet");
+  const statsPath = paths.tokenizeStats;
   return await runStage({
     name: "tokenize",
     dir: paths.data,
     inputs: [paths.mix],
-    params: pick(cfg, ["seed", "tokenize"]),
-    source: import.meta.url,
+    params: stageParams(cfg, "tokenize"),
+    source: stageSource("tokenize"),
     outputs: [paths.tokens, statsPath],
     force: opts.force,
     run: async () => {

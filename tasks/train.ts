@@ -13,11 +13,11 @@
  *
  * @module
  */
+import { HOOK_NAME, runUpstream, stageParams, stageSource } from "../mod/run/mod.ts";
 import * as tf from "@tensorflow/tfjs";
 import * as arrow from "apache-arrow";
-import { join } from "node:path";
 import { fmtInt, log, runMain, type TaskSpec, TENSOR_OPTIONS } from "../mod/run/mod.ts";
-import { pick, type RunConfig } from "../mod/run/mod.ts";
+import type { RunConfig } from "../mod/run/mod.ts";
 import { initBackend } from "../mod/backend/mod.ts";
 import { writeParquet } from "../mod/io/mod.ts";
 import { runPaths } from "../mod/run/mod.ts";
@@ -40,7 +40,6 @@ import {
 } from "../mod/transformer/mod.ts";
 import { saveTransformer } from "../mod/transformer/mod.ts";
 import { loadCheckpoint, type LossRow, saveCheckpoint } from "../mod/transformer/mod.ts";
-import * as tokenize from "./tokenize.ts";
 
 export const SPEC: TaskSpec = {
   name: "train",
@@ -80,23 +79,24 @@ export async function run(
   cfg: RunConfig,
   opts: { force?: boolean; backend?: string } = {},
 ): Promise<StageResult> {
-  await tokenize.run(cfg);
+  await runUpstream("train", cfg);
   const paths = runPaths(cfg);
   const dir = paths.transformerDir;
+  const t = paths.transformer;
   const files = {
-    model: join(dir, "model.safetensors"),
-    config: join(dir, "config.json"),
-    loss: join(dir, "loss.parquet"),
-    summary: join(dir, "summary.parquet"),
-    checkpoint: join(dir, "checkpoint.safetensors"),
+    model: t.weights,
+    config: t.config,
+    loss: t.loss,
+    summary: t.summary,
+    checkpoint: t.checkpoint,
   };
-  const params = pick(cfg, ["seed", "model", "train", "tokenize"]);
+  const params = stageParams(cfg, "train");
   return await runStage({
     name: "train",
     dir,
     inputs: [paths.tokens],
     params,
-    source: import.meta.url,
+    source: stageSource("train"),
     outputs: [files.model, files.config, files.loss, files.summary],
     force: opts.force,
     run: async () => {
@@ -219,7 +219,7 @@ export async function run(
       await saveTransformer(files.model, model, { run: cfg.run, steps: String(tc.steps) });
       await writeJsonAtomic(files.config, {
         model: { ...mc, architecture: "one-layer pre-LN transformer, ReLU MLP, learned positions" },
-        hook_name: "blocks.0.mlp.hook_post",
+        hook_name: HOOK_NAME,
         tokenizer: "gpt2",
         train: tc,
         seed: cfg.seed,

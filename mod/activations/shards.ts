@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { HOOK_NAME } from "../run/mod.ts";
 import * as arrow from "apache-arrow";
 import { join } from "node:path";
 import {
@@ -21,13 +22,6 @@ import {
   requireColumns,
   writeParquet,
 } from "../io/mod.ts";
-
-export const HOOK_NAME = "blocks.0.mlp.hook_post";
-export const HELDOUT_FILE = "heldout.parquet";
-
-export function trainShardName(i: number): string {
-  return `train-${String(i).padStart(5, "0")}.parquet`;
-}
 
 export interface ActivationRows {
   /** rows x dIn, row-major. */

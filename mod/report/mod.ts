@@ -12,13 +12,12 @@
 import { join } from "node:path";
 import { get_encoding } from "tiktoken";
 import { writeFileAtomic } from "../io/mod.ts";
-import type { RunPaths } from "../run/mod.ts";
+import { RESULTS_FILES, type RunPaths } from "../run/mod.ts";
 import { dataScript } from "./compact.ts";
 import { loadSaeData } from "./sae_data.ts";
 import { loadRunSummary } from "./summary.ts";
 import { type PageManifest, renderPage } from "./page.ts";
 
-export { SAE_REPORT_FILES } from "./sae_data.ts";
 export { summaryInputs } from "./summary.ts";
 export { contextTexts, escapeHtml, round3, TokenTable } from "./compact.ts";
 export { CLIENT_JS } from "./browser_script.ts";
@@ -107,7 +106,7 @@ export async function buildReport(opts: ReportOptions): Promise<ReportFiles> {
     }
   }
   const html = renderPage(summary, manifest);
-  const index = join(dir, "index.html");
+  const index = join(dir, RESULTS_FILES.reportIndex);
   await writeFileAtomic(index, html);
   return {
     index,

@@ -13,20 +13,12 @@
  *
  * @module
  */
+import { SAE_FILES } from "../run/mod.ts";
 import { join } from "node:path";
 import { exists } from "../io/mod.ts";
 import { readParquet } from "../io/mod.ts";
 import { hasColumn, listCol, numberCol, numbers, stringCol } from "./arrow_cols.ts";
 import { contextTexts, round3, TokenTable } from "./compact.ts";
-
-/** The SAE files the report reads (features.ts and autointerp.ts name the same files). */
-export const SAE_REPORT_FILES = {
-  featureStats: "feature_stats.parquet",
-  examples: "examples.parquet",
-  logits: "logits.parquet",
-  steering: "steering.parquet",
-  explanations: "explanations.parquet",
-};
 
 export const KIND_CODES: Record<string, number> = { top: 0, quantile: 1, random: 2 };
 
@@ -159,7 +151,7 @@ export async function loadSaeData(
   },
 ): Promise<SaeData> {
   const key = `f${size}`;
-  const statsPath = join(dir, SAE_REPORT_FILES.featureStats);
+  const statsPath = join(dir, SAE_FILES.featureStats);
   const stats = await readParquet(statsPath, {
     columns: ["count", "density", "mean_activation", "max_activation"],
   });
@@ -171,7 +163,7 @@ export async function loadSaeData(
   const table = new TokenTable();
 
   // Examples: token texts decoded per context, interned; ids renumbered once the table is done.
-  const exPath = join(dir, SAE_REPORT_FILES.examples);
+  const exPath = join(dir, SAE_FILES.examples);
   const ex = await readParquet(exPath, {
     columns: [
       "feature",
@@ -200,7 +192,7 @@ export async function loadSaeData(
     );
   }
 
-  const lgPath = join(dir, SAE_REPORT_FILES.logits);
+  const lgPath = join(dir, SAE_FILES.logits);
   const lg = await readParquet(lgPath, {
     columns: ["feature", "sign", "rank", "token_text", "weight"],
   });
@@ -248,8 +240,8 @@ export async function loadSaeData(
     shards.push(shard);
   }
 
-  const explPath = join(dir, SAE_REPORT_FILES.explanations);
-  const steerPath = join(dir, SAE_REPORT_FILES.steering);
+  const explPath = join(dir, SAE_FILES.explanations);
+  const steerPath = join(dir, SAE_FILES.steering);
   const index: SaeIndex = {
     key,
     size,

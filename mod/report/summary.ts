@@ -14,7 +14,6 @@ import { join } from "node:path";
 import { exists, readJson } from "../io/mod.ts";
 import { readParquet } from "../io/mod.ts";
 import type { RunPaths } from "../run/mod.ts";
-import { SCALING_FITS_FILE } from "../scaling/mod.ts";
 import { numberCol, numbers, stringCol } from "./arrow_cols.ts";
 
 export interface CompositionRow {
@@ -104,12 +103,12 @@ export function plotList(sizes: number[]): { name: string; title: string }[] {
 export function summaryInputs(paths: RunPaths, sizes: number[]): string[] {
   return [
     paths.composition,
-    join(paths.transformerDir, "summary.parquet"),
-    join(paths.results, "sae", "summary.parquet"),
-    join(paths.results, "sae", "features_summary.parquet"),
+    paths.transformer.summary,
+    paths.saeSummary,
+    paths.featuresSummary,
     paths.scaling,
-    join(paths.results, SCALING_FITS_FILE),
-    ...plotList(sizes).map((p) => join(paths.results, "plots", `${p.name}.svg`)),
+    paths.scalingFits,
+    ...plotList(sizes).map((p) => join(paths.plotsDir, `${p.name}.svg`)),
   ];
 }
 
@@ -132,10 +131,10 @@ export async function loadRunSummary(
     chars: chars[i],
   }));
 
-  const tPath = join(paths.transformerDir, "summary.parquet");
+  const tPath = paths.transformer.summary;
   const t = await readParquet(tPath);
   const tl = `Transformer summary "${tPath}"`;
-  const cfgPath = join(paths.transformerDir, "config.json");
+  const cfgPath = paths.transformer.config;
   const transformer: TransformerSummary = {
     steps: numbers(t, "steps", tl)[0],
     tokensSeen: numbers(t, "tokens_seen", tl)[0],
@@ -147,10 +146,10 @@ export async function loadRunSummary(
     config: (await exists(cfgPath)) ? await readJson<Record<string, unknown>>(cfgPath) : null,
   };
 
-  const sPath = join(paths.results, "sae", "summary.parquet");
+  const sPath = paths.saeSummary;
   const s = await readParquet(sPath);
   const sl = `SAE summary "${sPath}"`;
-  const fPath = join(paths.results, "sae", "features_summary.parquet");
+  const fPath = paths.featuresSummary;
   const fs = await readParquet(fPath);
   const fl = `Features summary "${fPath}"`;
   const recovered = new Map(
@@ -180,7 +179,7 @@ export async function loadRunSummary(
     tokensPerS: tps[i],
   })).filter((r, i) => !names || names[i] === `f${r.size}`).sort((a, b) => a.size - b.size);
 
-  const fitsPath = join(paths.results, SCALING_FITS_FILE);
+  const fitsPath = paths.scalingFits;
   const sc = await readParquet(fitsPath);
   const scl = `Scaling fits "${fitsPath}"`;
   const fitNum = (c: string) => numberCol(sc, c, scl);
@@ -210,7 +209,7 @@ export async function loadRunSummary(
 
   const plots: Plot[] = [];
   for (const p of plotList(sizes)) {
-    const path = join(paths.results, "plots", `${p.name}.svg`);
+    const path = join(paths.plotsDir, `${p.name}.svg`);
     plots.push({ ...p, path, svg: (await exists(path)) ? await Deno.readTextFile(path) : null });
   }
   return { run, composition, transformer, saes, fits, plots };

@@ -72,23 +72,31 @@ export async function sourceFiles(entry: string | URL): Promise<string[]> {
  */
 const CONFIG_ONLY = new Set(["mod/run/presets.ts"]);
 
-/** Hash of a task's source (its import graph) and of deno.json's pinned imports. */
-export async function hashSource(entry: string | URL): Promise<string> {
+/**
+ * Hash of a task's source (its import graph) and of deno.json's pinned imports; paths are taken
+ * relative to `root`, the project (a test points it at a copy).
+ */
+export async function hashSource(
+  entry: string | URL,
+  root: string = PROJECT_ROOT,
+): Promise<string> {
   const h = createHash("sha256");
   for (const file of await sourceFiles(entry)) {
-    if (CONFIG_ONLY.has(relative(PROJECT_ROOT, file))) continue;
-    h.update(relative(PROJECT_ROOT, file));
+    if (CONFIG_ONLY.has(relative(root, file))) continue;
+    h.update(relative(root, file));
     h.update("\0");
     h.update(await Deno.readFile(file));
   }
-  h.update(canonicalJson(await pinnedDependencies()));
+  h.update(canonicalJson(await pinnedDependencies(root)));
   return h.digest("hex");
 }
 
 /** deno.json's import map: each npm package at its pinned version (empty if unreadable). */
-export async function pinnedDependencies(): Promise<Record<string, string>> {
+export async function pinnedDependencies(
+  root: string = PROJECT_ROOT,
+): Promise<Record<string, string>> {
   try {
-    const denoJson = JSON.parse(await Deno.readTextFile(join(PROJECT_ROOT, "deno.json")));
+    const denoJson = JSON.parse(await Deno.readTextFile(join(root, "deno.json")));
     return denoJson.imports ?? {};
   } catch {
     return {}; // without read access to deno.json the source files alone decide

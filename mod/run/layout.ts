@@ -1,6 +1,8 @@
 /**
- * Where a run's files live, and their names: one place for every output file name (as SAELens
- * keeps `sae_weights.safetensors` and `cfg.json` in one module).
+ * The run layout: where a run's files live and what they are called. Every output file name and
+ * the hook name are spelled here and nowhere else in mod/ or tasks/ (tests/layout_test.ts checks);
+ * other modules import these names (as SAELens keeps `sae_weights.safetensors` and `cfg.json` in
+ * one constants module).
  *
  * data/<run>/      inputs and intermediate datasets (mix, tokens, activations)
  * results/<run>/   models, metrics, plots, reports
@@ -13,38 +15,170 @@
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 
+/** The transformer hook whose output the activation cache holds and the SAEs read (TransformerLens). */
+export const HOOK_NAME = "blocks.0.mlp.hook_post";
+
+/** Files of data/<run>/ (mix, tokenize). */
+export const DATA_FILES = {
+  mix: "mix.parquet",
+  composition: "composition.parquet",
+  /** The resolved run config, written by mix. */
+  config: "config.json",
+  tokens: "tokens.parquet",
+  tokenizeStats: "tokenize_stats.parquet",
+} as const;
+
+/** Files of results/<run>/transformer/ (train). */
+export const TRANSFORMER_FILES = {
+  weights: "model.safetensors",
+  config: "config.json",
+  loss: "loss.parquet",
+  summary: "summary.parquet",
+  checkpoint: "checkpoint.safetensors",
+} as const;
+
+/** Files of data/<run>/activations/ (activations), besides the training shards. */
+export const ACTIVATION_FILES = {
+  heldout: "heldout.parquet",
+  stats: "stats.parquet",
+  progress: "progress.json",
+} as const;
+
+/** The name of training shard i of the activation cache: train-00000.parquet, ... */
+export function trainShardName(i: number): string {
+  return `train-${String(i).padStart(5, "0")}.parquet`;
+}
+
+/**
+ * Files inside one SAE folder results/<run>/sae/f<N>/, whichever stage writes them (SAE_STAGE_FILES
+ * says which): weights named as the design card says, SAELens's cfg.json.
+ */
+export const SAE_FILES = {
+  weights: "sae.safetensors",
+  cfg: "cfg.json",
+  metrics: "metrics.parquet",
+  resamples: "resamples.parquet",
+  featureStats: "feature_stats.parquet",
+  histogram: "density_histogram.parquet",
+  examples: "examples.parquet",
+  logits: "logits.parquet",
+  lossRecovered: "loss_recovered.parquet",
+  steering: "steering.parquet",
+  explanations: "explanations.parquet",
+} as const;
+
+export type SaeFile = keyof typeof SAE_FILES;
+
+/** Which stage writes which files of an SAE folder. */
+export const SAE_STAGE_FILES = {
+  sae: ["weights", "cfg", "metrics", "resamples", "featureStats"],
+  features: ["histogram", "examples", "logits", "lossRecovered"],
+  steer: ["steering"],
+  autointerp: ["explanations"],
+} as const satisfies Record<string, readonly SaeFile[]>;
+
+/** Files of results/<run>/sae/ beside the SAE folders. */
+export const SAE_ROOT_FILES = {
+  /** One row per SAE (sae stage). */
+  summary: "summary.parquet",
+  /** One row per primary SAE (features stage). */
+  featuresSummary: "features_summary.parquet",
+  /** The sae stage's resume point, in its checkpoint folder. */
+  progress: "progress.json",
+  sweepStateTensors: "sweep_state.safetensors",
+  sweepStateJson: "sweep_state.json",
+} as const;
+
+/** Files of results/<run>/ (scaling, report). */
+export const RESULTS_FILES = {
+  scaling: "scaling.parquet",
+  /** The per-fit companion of scaling.parquet. */
+  scalingFits: "scaling_fits.parquet",
+  plotsDir: "plots",
+  reportDir: "report",
+  reportIndex: "index.html",
+} as const;
+
+/** A stage's manifest file name, beside its outputs. */
+export function manifestName(stage: string): string {
+  return `${stage}.manifest.json`;
+}
+
 export interface RunPaths {
   data: string;
   results: string;
   mix: string;
   composition: string;
   tokens: string;
+  /** data/<run>/config.json: the resolved config. */
+  runConfig: string;
+  tokenizeStats: string;
   transformerDir: string;
+  /** results/<run>/transformer/<file>. */
+  transformer: { [K in keyof typeof TRANSFORMER_FILES]: string };
   activationsDir: string;
+  /** data/<run>/activations/<file>. */
+  activations: { [K in keyof typeof ACTIVATION_FILES]: string };
+  /** results/<run>/sae/ */
+  saeRoot: string;
+  /** results/<run>/sae/summary.parquet */
+  saeSummary: string;
+  /** results/<run>/sae/features_summary.parquet */
+  featuresSummary: string;
   /**
    * An SAE's folder, results/<run>/sae/<saeDirName(features, slot)>: no slot (or a slot marked
    * primary, as saeSlots() marks them) = the primary f<N>.
    */
   saeDir: (features: number, slot?: SaeSlotId) => string;
+  /** A file of an SAE's folder (see saeDir for `slot`). */
+  saeFile: (features: number, file: SaeFile, slot?: SaeSlotId) => string;
   scaling: string;
+  scalingFits: string;
+  plotsDir: string;
   reportDir: string;
+  reportIndex: string;
 }
 
 export function runPaths(cfg: { run: string; dataDir: string; resultsDir: string }): RunPaths {
   const data = join(cfg.dataDir, cfg.run);
   const results = join(cfg.resultsDir, cfg.run);
+  const transformerDir = join(results, "transformer");
+  const activationsDir = join(data, "activations");
+  const saeRoot = join(results, "sae");
+  const reportDir = join(results, RESULTS_FILES.reportDir);
+  const saeDir = (features: number, slot?: SaeSlotId) => join(saeRoot, saeDirName(features, slot));
   return {
     data,
     results,
-    mix: join(data, "mix.parquet"),
-    composition: join(data, "composition.parquet"),
-    tokens: join(data, "tokens.parquet"),
-    transformerDir: join(results, "transformer"),
-    activationsDir: join(data, "activations"),
-    saeDir: (features: number, slot?: SaeSlotId) =>
-      join(results, "sae", saeDirName(features, slot)),
-    scaling: join(results, "scaling.parquet"),
-    reportDir: join(results, "report"),
+    mix: join(data, DATA_FILES.mix),
+    composition: join(data, DATA_FILES.composition),
+    runConfig: join(data, DATA_FILES.config),
+    tokens: join(data, DATA_FILES.tokens),
+    tokenizeStats: join(data, DATA_FILES.tokenizeStats),
+    transformerDir,
+    transformer: inDir(transformerDir, TRANSFORMER_FILES),
+    activationsDir,
+    activations: inDir(activationsDir, ACTIVATION_FILES),
+    saeRoot,
+    saeSummary: join(saeRoot, SAE_ROOT_FILES.summary),
+    featuresSummary: join(saeRoot, SAE_ROOT_FILES.featuresSummary),
+    saeDir,
+    saeFile: (features: number, file: SaeFile, slot?: SaeSlotId) =>
+      join(saeDir(features, slot), SAE_FILES[file]),
+    scaling: join(results, RESULTS_FILES.scaling),
+    scalingFits: join(results, RESULTS_FILES.scalingFits),
+    plotsDir: join(results, RESULTS_FILES.plotsDir),
+    reportDir,
+    reportIndex: join(reportDir, RESULTS_FILES.reportIndex),
+  };
+}
+
+function inDir<T extends Record<string, string>>(
+  dir: string,
+  files: T,
+): { [K in keyof T]: string } {
+  return Object.fromEntries(Object.entries(files).map(([k, f]) => [k, join(dir, f)])) as {
+    [K in keyof T]: string;
   };
 }
 

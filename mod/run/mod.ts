@@ -10,6 +10,7 @@
  */
 export * from "./cli.ts";
 export * from "./config.ts";
+export * from "./graph.ts";
 export * from "./hash.ts";
 export * from "./layout.ts";
 export * from "./presets.ts";

@@ -7,13 +7,14 @@
  *
  * @module
  */
+import { SAE_ROOT_FILES } from "../run/mod.ts";
 import type { AdamState } from "../transformer/mod.ts";
 import { readJson, writeJsonAtomic } from "../io/mod.ts";
 import { type NamedTensor, readSafetensors, writeSafetensors } from "../io/mod.ts";
 import type { SaeTrainState, SweepState } from "./trainer.ts";
 
-export const SWEEP_STATE_TENSORS = "sweep_state.safetensors";
-export const SWEEP_STATE_JSON = "sweep_state.json";
+const SWEEP_STATE_TENSORS = SAE_ROOT_FILES.sweepStateTensors;
+const SWEEP_STATE_JSON = SAE_ROOT_FILES.sweepStateJson;
 
 type Meta = Omit<SweepState, "reservoir" | "saes"> & {
   reservoir: Omit<SweepState["reservoir"], "data">;

@@ -44,7 +44,7 @@
 import * as tf from "@tensorflow/tfjs";
 import { readSafetensors, writeSafetensors } from "../io/mod.ts";
 import { readJson, writeJsonAtomic } from "../io/mod.ts";
-import { Rng } from "../run/mod.ts";
+import { Rng, SAE_FILES } from "../run/mod.ts";
 
 export type SaeArchitecture = "standard" | "topk";
 
@@ -52,9 +52,9 @@ export type SaeArchitecture = "standard" | "topk";
 export type SaeInit = "independent" | "parallel";
 export const SAE_INITS: readonly SaeInit[] = ["independent", "parallel"];
 
-/** File names inside an SAE folder (SAELens's cfg.json; weights named as the design card says). */
-export const SAE_WEIGHTS_FILE = "sae.safetensors";
-export const SAE_CFG_FILE = "cfg.json";
+/** File names inside an SAE folder: the run layout's (mod/run/layout.ts). */
+const SAE_WEIGHTS_FILE = SAE_FILES.weights;
+const SAE_CFG_FILE = SAE_FILES.cfg;
 
 export interface SaeConfig {
   dIn: number;

@@ -39,9 +39,6 @@ import {
   trendVerdict,
 } from "./fit.ts";
 
-/** The per-fit companion of scaling.parquet (results/<run>/scaling_fits.parquet). */
-export const SCALING_FITS_FILE = "scaling_fits.parquet";
-
 /** The initialisations the SAE stage knows: the 2023 recipe and the 2024 encoder-parallel one. */
 export const DEFAULT_INIT = "independent";
 

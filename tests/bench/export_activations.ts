@@ -14,7 +14,8 @@
  * @module
  */
 import { join } from "node:path";
-import { HELDOUT_FILE, listTrainShards, readActivationShard } from "../../mod/activations/mod.ts";
+import { listTrainShards, readActivationShard } from "../../mod/activations/mod.ts";
+import { ACTIVATION_FILES } from "../../mod/run/mod.ts";
 import { arg } from "./args.ts";
 
 /** What export.json records. */
@@ -53,7 +54,7 @@ export async function exportActivations(
   const outDir = join(dataDir, run, "recipe_ref");
   const shards = await listTrainShards(actDir);
   if (shards.length === 0) throw new Error(`No training shards in "${actDir}"`);
-  const heldout = join(actDir, HELDOUT_FILE);
+  const heldout = join(actDir, ACTIVATION_FILES.heldout);
   const sources: Record<string, string> = {};
   for (const p of [...shards, heldout]) sources[p] = await fingerprint(p);
   const metaPath = join(outDir, "export.json");
