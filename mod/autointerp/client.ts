@@ -22,6 +22,7 @@ import OpenAI, { APIConnectionError, APIError, APIUserAbortError } from "openai"
 import { type CachedRequest, type CachedResponse, cacheKey, ResponseCache } from "./cache.ts";
 import { redact } from "./redact.ts";
 import type { ChatMessage, TokenLogprob, UsageCounts } from "./types.ts";
+import type { MaxTokensField } from "../run/mod.ts";
 
 export interface ClientOptions {
   /** Secret; kept in memory only. */
@@ -67,7 +68,7 @@ export type ChatFn = (req: ChatRequest) => Promise<ChatResult>;
 /** Body parameters shared by a run's requests, and the name of the length parameter. */
 export interface RequestSettings {
   base: Record<string, unknown>;
-  maxTokensField: "max_tokens" | "max_completion_tokens";
+  maxTokensField: MaxTokensField;
 }
 
 /** Body parameters of one request: the run's base, its completion limit, then `extra`. */

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import type { MaxTokensField } from "../run/mod.ts";
 
 /**
  * One context: decoded token strings and the feature's activation on each token, and where it
@@ -106,7 +107,7 @@ export interface ScoreOptions {
   /** Run fuzzing (false to skip). */
   fuzzing?: boolean | FuzzingOptions;
   /** Name of the completion length parameter: "max_tokens" or (for newer models) "max_completion_tokens". */
-  maxTokensField?: "max_tokens" | "max_completion_tokens";
+  maxTokensField?: MaxTokensField;
   /** Sampling temperature of every request (null leaves it out, for models that reject it). */
   temperature?: number | null;
   /** Extra request parameters merged into every request (part of the cache key). */

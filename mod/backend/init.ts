@@ -19,7 +19,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { pinnedDependencies } from "../run/mod.ts";
+import { BACKEND_CHOICES, pinnedDependencies } from "../run/mod.ts";
 import { enableBlas } from "./blas_kernels.ts";
 import { BLAS_FIX } from "./blas.ts";
 import { initWasm, MAX_WASM_THREADS, shutdownWasm, wasmHeapBytes } from "./wasm.ts";
@@ -33,9 +33,6 @@ import {
 
 export { checkTensorFits };
 export type { WebGPULimits } from "./webgpu.ts";
-
-export const BACKEND_CHOICES = ["auto", "node-gpu", "node", "webgpu", "wasm", "cpu"] as const;
-export type BackendChoice = typeof BACKEND_CHOICES[number];
 
 export interface BackendInfo {
   /** The backend that runs: node-gpu, node, webgpu, wasm or cpu. */

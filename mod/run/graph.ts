@@ -13,7 +13,7 @@
  */
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import type { RunConfig } from "./config.ts";
+import type { RunConfig } from "./config_types.ts";
 import { hashSource } from "./hash.ts";
 import { PROJECT_ROOT } from "./layout.ts";
 

@@ -1,6 +1,6 @@
 /**
  * How a run is set up and driven: the command line (cli.ts), the typed configuration and its
- * checks (config.ts), the presets (presets.ts), the run layout naming every output file
+ * checks (config.ts, config_types.ts), the presets (presets.ts), the run layout naming every output file
  * (layout.ts), the stage graph (graph.ts), the stage runner with its manifests (runner.ts),
  * content hashes (hash.ts), the shared task main() (task.ts) and the seeded generator (rng.ts).
  *
@@ -10,6 +10,7 @@
  */
 export * from "./cli.ts";
 export * from "./config.ts";
+export * from "./config_types.ts";
 export * from "./graph.ts";
 export * from "./hash.ts";
 export * from "./layout.ts";

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { RunConfig, SourceSpec } from "./config.ts";
+import type { RunConfig, SourceSpec } from "./config_types.ts";
 
 /** The paper's appendix: share of rows per source, in percent. */
 const PAPER_SHARES = {

@@ -5,7 +5,8 @@
  * @module
  */
 import { parseTaskArgs, type TaskSpec } from "./cli.ts";
-import { configSources, loadConfig, type RunConfig } from "./config.ts";
+import { configSources, loadConfig } from "./config.ts";
+import type { RunConfig } from "./config_types.ts";
 import { setTopStage } from "./runner.ts";
 
 export interface StageRunOptions {

@@ -44,13 +44,9 @@
 import * as tf from "@tensorflow/tfjs";
 import { readSafetensors, writeSafetensors } from "../io/mod.ts";
 import { readJson, writeJsonAtomic } from "../io/mod.ts";
-import { Rng, SAE_FILES } from "../run/mod.ts";
+import { Rng, SAE_FILES, SAE_INITS, type SaeInit } from "../run/mod.ts";
 
 export type SaeArchitecture = "standard" | "topk";
-
-/** How W_enc and W_dec start (see the module header). */
-export type SaeInit = "independent" | "parallel";
-export const SAE_INITS: readonly SaeInit[] = ["independent", "parallel"];
 
 /** File names inside an SAE folder: the run layout's (mod/run/layout.ts). */
 const SAE_WEIGHTS_FILE = SAE_FILES.weights;

@@ -13,7 +13,8 @@
  *
  * @module
  */
-import { SAE_INITS, type SaeArchitecture, type SaeInit } from "./sae.ts";
+import { SAE_INITS, type SaeInit } from "../run/mod.ts";
+import type { SaeArchitecture } from "./sae.ts";
 import type { SaeGradsFn } from "./grads.ts";
 
 export interface SaeTrainConfig {

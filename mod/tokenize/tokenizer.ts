@@ -14,11 +14,10 @@
  */
 import { get_encoding, type Tiktoken } from "tiktoken";
 import { getEncoding } from "js-tiktoken";
+import { type EncoderName, ENCODERS } from "../run/mod.ts";
 
 export const GPT2_VOCAB_SIZE = 50257;
 export const EOT_TOKEN = 50256;
-export const ENCODERS = ["tiktoken", "js-tiktoken"] as const;
-export type EncoderName = typeof ENCODERS[number];
 
 export interface Gpt2Tokenizer {
   readonly name: EncoderName;
