@@ -130,13 +130,6 @@ export async function run(
   const ai = cfg.autointerp;
   const baseURL = opts.baseURL ?? envVar("OPENAI_BASE_URL") ?? ai.baseURL;
   const paths = runPaths(cfg);
-  for (const n of ai.sizes) {
-    if (!cfg.sae.sizes.includes(n)) {
-      throw new Error(
-        `Config key "autointerp.sizes" names ${n}, which is not one of sae.sizes [${cfg.sae.sizes}]`,
-      );
-    }
-  }
   const saeRoot = paths.saeRoot;
   const dirs = ai.sizes.map((n) => paths.saeDir(n));
   return await runStage({
@@ -166,7 +159,7 @@ export async function run(
         logprobs: ai.logprobs,
         detection: ai.detection,
         fuzzing: ai.fuzzing,
-        maxTokensField: ai.maxTokensField as "max_tokens" | "max_completion_tokens",
+        maxTokensField: ai.maxTokensField,
       };
       const stats: Record<string, unknown>[] = [];
       let failedAll = 0, total = 0, firstError = "";

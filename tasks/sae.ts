@@ -159,9 +159,6 @@ export async function run(
     outputs,
     force: opts.force,
     run: async () => {
-      if (new Set(s.sizes).size !== s.sizes.length) {
-        throw new Error(`Config key "sae.sizes" repeats a size: [${s.sizes}]`);
-      }
       const backend = await initBackend(opts.backend ?? cfg.backend);
       const held = await readActivationShard(heldout);
       const dIn = held.dIn;

@@ -107,11 +107,6 @@ export async function run(
   await runUpstream("steer", cfg, { backend: opts.backend });
   const paths = runPaths(cfg);
   const st = cfg.steer;
-  if (!cfg.sae.sizes.includes(st.size)) {
-    throw new Error(
-      `Config key "steer.size" (${st.size}) must be one of sae.sizes [${cfg.sae.sizes}]`,
-    );
-  }
   const dir = paths.saeDir(st.size);
   const modelPath = paths.transformer.weights;
   const statsPath = join(dir, SAE_FILES.featureStats);
@@ -139,9 +134,6 @@ export async function run(
       try {
         for (const prompt of st.prompts) {
           const promptIds = Array.from(tok.encode(prompt));
-          if (promptIds.length === 0) {
-            throw new Error(`Config key "steer.prompts" holds an empty prompt`);
-          }
           const base = {
             promptIds,
             maxNewTokens: st.maxNewTokens,

@@ -133,6 +133,19 @@ Deno.test("cross-key and empty-list errors name the key before any stage runs", 
     () => loadConfig({ preset: "test", set: ["steer.scales=[]"] }),
     /Config key "steer.scales" must list at least one scale/,
   );
+  await assertRejects(
+    () => loadConfig({ preset: "test", set: ['steer.prompts=["The",""]'] }),
+    /Config key "steer.prompts" holds an empty prompt/,
+  );
+  // The SAE trainer takes a positive lr only: 0 fails here, not after the activations are cached.
+  await assertRejects(
+    () => loadConfig({ preset: "test", set: ["sae.lr=0"] }),
+    /Config key "sae.lr" must be above 0, got 0/,
+  );
+  await assertRejects(
+    () => loadConfig({ preset: "test", set: ["sae.resampleSteps=[5,20]"] }),
+    /Config key "sae.resampleSteps" starts at step 5, before sae.deadWindow \(10\) steps/,
+  );
   for (const run of [".", ".."]) {
     await assertRejects(
       () => loadConfig({ preset: "test", run }),

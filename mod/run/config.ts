@@ -69,7 +69,7 @@ const RULES: Partial<Record<ConfigKey, Rule>> = {
   "sae.architecture": { oneOf: SAE_ARCHITECTURE_CHOICES },
   "sae.k": { int: true, min: 1 },
   "sae.l1Coefficient": { min: 0 },
-  "sae.lr": { min: 0 },
+  "sae.lr": { above: 0 },
   "sae.batchSize": { int: true, min: 1 },
   "sae.microBatch": { int: true, min: 1 },
   "sae.inits": { oneOf: SAE_INITS },
@@ -398,6 +398,15 @@ export function validateConfig(cfg: unknown): RunConfig {
     throw new Error(
       `Config key "sae.resampleSteps" must be increasing, got [${c.sae.resampleSteps}]`,
     );
+  }
+  if (c.sae.resampleSteps.length > 0 && c.sae.resampleSteps[0] < c.sae.deadWindow) {
+    throw new Error(
+      `Config key "sae.resampleSteps" starts at step ${c.sae.resampleSteps[0]}, before ` +
+        `sae.deadWindow (${c.sae.deadWindow}) steps have passed, so no feature could count as dead`,
+    );
+  }
+  if (c.steer.prompts.includes("")) {
+    throw new Error(`Config key "steer.prompts" holds an empty prompt`);
   }
   return c;
 }
