@@ -117,6 +117,16 @@ Deno.test("a log-line edit in one task changes that stage's source hash only", a
     const third = await hashes();
     assert(after.sae !== third.sae, "sae covers mod/sae/");
     assertEquals(after.mix, third.mix, "mix does not use mod/sae/");
+    // A preset's values reach a stage through its parameter hash, never its source hash.
+    const presets = join(tmp, "mod", "run", "presets.ts");
+    const presetText = await Deno.readTextFile(presets);
+    const presetEdit = presetText.replace(
+      "    lr: 1e-3,\n    batchSize: 1024,",
+      "    lr: 2e-3,\n    batchSize: 1024,",
+    );
+    assert(presetEdit !== presetText, "the demo preset sets sae.lr 1e-3");
+    await Deno.writeTextFile(presets, presetEdit);
+    assertEquals(await hashes(), third, "a preset edit changes no stage's source hash");
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }

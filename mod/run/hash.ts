@@ -66,9 +66,13 @@ export async function sourceFiles(entry: string | URL): Promise<string[]> {
 }
 
 /**
- * Modules that hold configuration values only: they reach a stage through its resolved config,
- * which the stage's parameter hash already covers, so editing a preset reruns only the stages
- * whose values changed.
+ * Modules that hold configuration values only, left out of every source hash: their values reach a
+ * stage only through the resolved config (loadConfig), whose sections the stage's parameter hash
+ * covers (stageParams in mod/run/graph.ts), so editing a preset reruns only the stages whose
+ * resolved config changed. Sound while such a module holds data and type-only imports and no
+ * code (presets.ts imports its types from config_types.ts for that reason; tests/layout_test.ts
+ * checks that a preset edit moves no stage's source hash). A marker inside the file or a computed
+ * import would say the same thing less plainly than this one-entry list.
  */
 const CONFIG_ONLY = new Set(["mod/run/presets.ts"]);
 
