@@ -110,7 +110,7 @@ export async function run(
       const nTrain = train.seq.length, nVal = val.seq.length;
       if (nTrain === 0) throw new Error(`Tokens file "${paths.tokens}" has no training sequences`);
       const tc = cfg.train;
-      const mc = transformerConfig({ ...cfg.model, nCtx: T });
+      const mc = transformerConfig({ ...cfg.model, nCtx: T, dVocab: GPT2_VOCAB_SIZE });
       const model = createTransformer(mc, { seed: cfg.seed });
       const optimizer = makeOptimizer(model, { lr: tc.lr, weightDecay: tc.weightDecay });
       // A checkpoint is only reused for the same config and the same tokens.

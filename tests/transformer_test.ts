@@ -71,10 +71,18 @@ function tokens(rows: number[][]): tf.Tensor2D {
 }
 
 Deno.test("transformerConfig() rejects bad values and names them", () => {
-  assertThrows(() => transformerConfig({ dModel: 130, nCtx: 8 }), /dModel 130 .*nHeads 8/);
-  assertThrows(() => transformerConfig({ dModel: 128, nCtx: 0 }), /nCtx "0"/);
-  assertThrows(() => transformerConfig({ dModel: 128, nCtx: 8, dMlp: 1.5 }), /dMlp "1.5"/);
-  const c = transformerConfig({ dModel: 128, nCtx: 1024 });
+  const v = 50257;
+  assertThrows(
+    () => transformerConfig({ dModel: 130, nCtx: 8, dVocab: v }),
+    /dModel 130 .*nHeads 8/,
+  );
+  assertThrows(() => transformerConfig({ dModel: 128, nCtx: 0, dVocab: v }), /nCtx "0"/);
+  assertThrows(
+    () => transformerConfig({ dModel: 128, nCtx: 8, dMlp: 1.5, dVocab: v }),
+    /dMlp "1.5"/,
+  );
+  assertThrows(() => transformerConfig({ dModel: 128, nCtx: 8, dVocab: 0 }), /dVocab "0"/);
+  const c = transformerConfig({ dModel: 128, nCtx: 1024, dVocab: v });
   assertEquals(c, { dModel: 128, nHeads: 8, dMlp: 512, nCtx: 1024, dVocab: 50257 });
 });
 

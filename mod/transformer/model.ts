@@ -18,7 +18,6 @@ import * as tf from "@tensorflow/tfjs";
 import { deriveSeed, Rng } from "../run/mod.ts";
 import { embedLookup } from "./ops.ts";
 
-export const GPT2_VOCAB = 50257;
 export const LN_EPS = 1e-5;
 
 export interface TransformerConfig {
@@ -61,16 +60,19 @@ export interface Transformer {
   readonly params: Record<ParamName, tf.Variable>;
 }
 
-/** Builds a validated config; nHeads defaults to 8, dMlp to 4 * dModel, dVocab to GPT-2's. */
+/**
+ * Builds a validated config; nHeads defaults to 8, dMlp to 4 * dModel. dVocab is the tokenizer's
+ * (GPT2_VOCAB_SIZE in mod/tokenize/ for the pipeline's), which this library does not know.
+ */
 export function transformerConfig(
-  c: Pick<TransformerConfig, "dModel" | "nCtx"> & Partial<TransformerConfig>,
+  c: Pick<TransformerConfig, "dModel" | "nCtx" | "dVocab"> & Partial<TransformerConfig>,
 ): TransformerConfig {
   return validateConfig({
     dModel: c.dModel,
     nHeads: c.nHeads ?? 8,
     dMlp: c.dMlp ?? 4 * c.dModel,
     nCtx: c.nCtx,
-    dVocab: c.dVocab ?? GPT2_VOCAB,
+    dVocab: c.dVocab,
   });
 }
 

@@ -3,7 +3,8 @@
  * module (no files, no CLI): one import for everything a stage needs.
  *
  *   import { createTransformer, transformerConfig, trainStep, makeOptimizer } from "./transformer.ts";
- *   const model = createTransformer(transformerConfig({ dModel: 128, nCtx: 128 }), { seed: 0 });
+ *   const cfg = transformerConfig({ dModel: 128, nCtx: 128, dVocab: GPT2_VOCAB_SIZE });
+ *   const model = createTransformer(cfg, { seed: 0 });
  *   const opt = makeOptimizer(model, { lr: 1e-3, weightDecay: 0.1 });
  *   const loss = await trainStep(model, opt, tokensBT, { lr: lrSchedule(step, sched), clipNorm: 1 });
  *
@@ -22,7 +23,6 @@ export {
   forward,
   type ForwardOptions,
   type ForwardOutput,
-  GPT2_VOCAB,
   lastResidual,
   layerNorm,
   LN_EPS,

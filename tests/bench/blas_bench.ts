@@ -27,6 +27,7 @@ import {
   trainStep,
   transformerConfig,
 } from "../../mod/transformer/mod.ts";
+import { GPT2_VOCAB_SIZE } from "../../mod/tokenize/mod.ts";
 import { SweepTrainer } from "../../mod/sae/mod.ts";
 import { Rng } from "../../mod/run/mod.ts";
 import { arg } from "./args.ts";
@@ -139,7 +140,13 @@ async function small(reps: number, blasThreads: number): Promise<void> {
 
 async function transformerSteps(reps: number, blasThreads: number): Promise<number[]> {
   const [batch, ctx] = [8, 128];
-  const cfg = transformerConfig({ dModel: 128, nHeads: 8, dMlp: 512, nCtx: ctx });
+  const cfg = transformerConfig({
+    dModel: 128,
+    nHeads: 8,
+    dMlp: 512,
+    nCtx: ctx,
+    dVocab: GPT2_VOCAB_SIZE,
+  });
   const model = createTransformer(cfg, { seed: 0 });
   const opt = makeOptimizer(model, { lr: 1e-4, weightDecay: 0.1 });
   const rng = new Rng(2);

@@ -26,6 +26,7 @@ import {
   trainStep,
   transformerConfig,
 } from "../../mod/transformer/mod.ts";
+import { GPT2_VOCAB_SIZE } from "../../mod/tokenize/mod.ts";
 import { Rng } from "../../mod/run/mod.ts";
 import { writeParquet } from "../../mod/io/mod.ts";
 import { measure } from "./sae_bench.ts";
@@ -72,7 +73,7 @@ async function torch(
 }
 
 async function transformerTokensPerS(steps: number): Promise<number> {
-  const cfg = transformerConfig({ dModel: 128, nCtx: 128 });
+  const cfg = transformerConfig({ dModel: 128, nCtx: 128, dVocab: GPT2_VOCAB_SIZE });
   const model = createTransformer(cfg, { seed: 0 });
   const opt = makeOptimizer(model, { lr: 1e-3, weightDecay: 0.1 });
   const rng = new Rng(1);

@@ -22,6 +22,7 @@ import {
   type Transformer,
   transformerConfig,
 } from "../../mod/transformer/mod.ts";
+import { GPT2_VOCAB_SIZE } from "../../mod/tokenize/mod.ts";
 import {
   type FusedCeOptions,
   fusedCrossEntropy,
@@ -129,7 +130,7 @@ async function main() {
   const backend = await setUpBackend(arg("backend", "wasm"));
   const steps = Number(arg("steps", "3")), batch = Number(arg("batch", "8"));
   const ctx = Number(arg("ctx", "128")), which = arg("ce", "both");
-  const cfg = transformerConfig({ dModel: 128, nHeads: 8, nCtx: ctx });
+  const cfg = transformerConfig({ dModel: 128, nHeads: 8, nCtx: ctx, dVocab: GPT2_VOCAB_SIZE });
   console.log(`backend ${backend}; B ${batch} x T ${ctx}; median of ${steps} after 1 warm-up`);
   const model = createTransformer(cfg, { seed: 0 });
   const opt = makeOptimizer(model, { lr: 1e-4, weightDecay: 0.1 });
