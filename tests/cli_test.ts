@@ -64,7 +64,10 @@ Deno.test("a missing or corrupt source file fails with one line and leaves earli
     await Deno.writeTextFile(`${dir}/corrupt.json`, sources(`${dir}/bad.parquet`));
     out = await runTask("mix", [...base, "--config", `${dir}/corrupt.json`]);
     assertEquals(out.code, 1);
-    assertMatch(oneErrorLine(out.stderr), /".*bad.parquet": not a valid Parquet file/);
+    assertMatch(
+      oneErrorLine(out.stderr),
+      /Cannot read Parquet ".*bad.parquet": corrupt or truncated/,
+    );
 
     await Deno.writeTextFile(`${dir}/empty.txt`, "   \n");
     await Deno.writeTextFile(`${dir}/empty.json`, sources(`${dir}/empty.txt`));

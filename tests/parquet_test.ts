@@ -56,7 +56,7 @@ Deno.test("missing and corrupt Parquet files give errors that name the file", as
     await Deno.writeTextFile(`${dir}/bad.parquet`, "this is not parquet at all");
     await assertRejects(
       () => readParquet(`${dir}/bad.parquet`),
-      /bad.parquet": not a valid Parquet file/,
+      /Cannot read Parquet ".*bad.parquet": corrupt or truncated/,
     );
     // A truncated file: the footer is gone.
     await writeParquet(`${dir}/ok.parquet`, sample(100));
@@ -64,7 +64,7 @@ Deno.test("missing and corrupt Parquet files give errors that name the file", as
     await Deno.writeFile(`${dir}/cut.parquet`, bytes.subarray(0, bytes.length - 20));
     await assertRejects(
       () => parquetInfo(`${dir}/cut.parquet`),
-      /cut.parquet": not a valid Parquet file/,
+      /Cannot read Parquet ".*cut.parquet": corrupt or truncated/,
     );
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -5,10 +5,43 @@
  *
  * @module
  */
-import { dirname } from "node:path";
+import { dirname, relative, resolve, sep } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const PROJECT = fileURLToPath(new URL("../..", import.meta.url)).replace(/\/$/, "");
+
+/**
+ * Refuses a write inside the project whose path passes through a symbolic link (one planted under
+ * results/ would carry the write outside the folders the task may write: Deno's --allow-write
+ * checks the path as written). The top folder itself (data/, results/) may be a link, to put a
+ * run's data on another disk; paths outside the project (tests' temporary folders) are not
+ * checked.
+ */
+async function checkNoSymlink(path: string): Promise<void> {
+  const rel = relative(PROJECT, resolve(path));
+  if (rel.startsWith("..") || rel === "") return;
+  const [top, ...rest] = rel.split(sep);
+  let cur = `${PROJECT}${sep}${top}`;
+  for (const part of rest) {
+    cur = `${cur}${sep}${part}`;
+    let st: Deno.FileInfo;
+    try {
+      st = await Deno.lstat(cur);
+    } catch {
+      return; // the rest does not exist yet: mkdir makes plain folders
+    }
+    if (st.isSymlink) {
+      throw new Error(
+        `Refusing to write "${path}": "${relative(PROJECT, cur)}" is a symbolic link ` +
+          `(outputs stay inside the project's folders; remove the link)`,
+      );
+    }
+  }
+}
 
 /** Writes bytes to `path` atomically: temp file in the same folder, fsync, rename. */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+  await checkNoSymlink(path);
   await Deno.mkdir(dirname(path), { recursive: true });
   const tmp = `${path}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
   const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;

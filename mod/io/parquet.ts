@@ -6,7 +6,9 @@
  * - reads go through `ParquetFile` over a lazily read Blob, so that selected columns, row groups,
  *   offset and limit of a large file are read without loading all of it (parquet-wasm's
  *   `readParquet` ignores `columns`);
- * - a missing or corrupt file is an error that names the file.
+ * - a missing or corrupt file is an error that names the file: parquet-wasm traps (a Rust panic
+ *   surfaces as `RuntimeError: unreachable`) on some damaged files, and `guarded` turns every
+ *   failure inside it into `Cannot read Parquet "<path>": corrupt or truncated (<detail>)`.
  *
  * @module
  */
@@ -66,7 +68,7 @@ export function decodeParquet(bytes: Uint8Array, label = "Parquet data"): arrow.
   try {
     return arrow.tableFromIPC(pq.readParquet(bytes).intoIPCStream());
   } catch (e) {
-    throw new Error(`Cannot read ${label}: not a valid Parquet file (${errText(e)})`);
+    throw new Error(`Cannot read ${label}: corrupt or truncated Parquet (${errText(e)})`);
   }
 }
 
@@ -80,35 +82,85 @@ async function openFile(path: string): Promise<pq.ParquetFile> {
     }
     throw new Error(`Cannot read "${path}": ${errText(e)}`);
   }
+  return await guarded(path, () => pq.ParquetFile.fromFile(blob));
+}
+
+/** Errors this module raises itself (missing column, bad row group): passed on as they are. */
+class ReadError extends Error {}
+
+/**
+ * Runs a parquet-wasm / Arrow read of `path`; any failure but our own ReadError (a wasm trap such
+ * as `RuntimeError: unreachable`, a decode error, a TypeError from a damaged buffer) becomes one
+ * line naming the file.
+ */
+async function guarded<T>(path: string, fn: () => Promise<T> | T): Promise<T> {
+  listenForTraps();
+  let reject!: (e: unknown) => void;
+  const trapped = new Promise<never>((_, r) => (reject = r));
+  inFlight.add(reject);
   try {
-    return await pq.ParquetFile.fromFile(blob);
+    return await Promise.race([Promise.resolve().then(fn), trapped]);
   } catch (e) {
-    throw new Error(`Cannot read "${path}": not a valid Parquet file (${errText(e)})`);
+    if (e instanceof ReadError) throw e;
+    throw new Error(`Cannot read Parquet "${path}": corrupt or truncated (${errText(e)})`);
+  } finally {
+    inFlight.delete(reject);
   }
+}
+
+/**
+ * parquet-wasm decodes pages in a future that wasm-bindgen polls from a callback, so a trap
+ * there (`RuntimeError: unreachable` on a damaged page) is an uncaught error of the whole
+ * program, not a rejection of the read's promise. While guarded reads are in flight, such an
+ * error is taken over here and fails those reads instead.
+ */
+const inFlight = new Set<(e: unknown) => void>();
+let listening = false;
+
+function listenForTraps(): void {
+  if (listening) return;
+  listening = true;
+  globalThis.addEventListener("error", (ev: ErrorEvent) => {
+    if (inFlight.size === 0 || !(ev.error instanceof WebAssembly.RuntimeError)) return;
+    ev.preventDefault();
+    for (const reject of inFlight) reject(ev.error);
+  });
+}
+
+/** The footer's schema (reads no row data). */
+async function schemaOf(path: string, file: pq.ParquetFile): Promise<arrow.Schema> {
+  return await guarded(
+    path,
+    async () => arrow.tableFromIPC((await file.read({ limit: 0 })).intoIPCStream()).schema,
+  );
 }
 
 /** Row counts, row groups, column names and footer metadata, without reading any data. */
 export async function parquetInfo(path: string): Promise<ParquetInfo> {
   const file = await openFile(path);
   try {
-    const meta = file.metadata();
-    const fileMeta = meta.fileMetadata();
-    const rowGroupRows = meta.rowGroups().map((rg) => rg.numRows());
-    const kv = fileMeta.keyValueMetadata() as Map<string, string>;
+    const { numRows, numRowGroups, rowGroupRows, kv } = await guarded(path, () => {
+      const meta = file.metadata();
+      const fileMeta = meta.fileMetadata();
+      return {
+        numRows: fileMeta.numRows(),
+        numRowGroups: meta.numRowGroups(),
+        rowGroupRows: meta.rowGroups().map((rg) => rg.numRows()),
+        kv: fileMeta.keyValueMetadata() as Map<string, string>,
+      };
+    });
     const metadata: Record<string, string> = {};
     for (const [k, v] of kv) if (k !== "ARROW:schema") metadata[k] = v;
-    const schema = arrow.tableFromIPC(
-      (await file.read({ limit: 0 })).intoIPCStream(),
-    ).schema;
+    const schema = await schemaOf(path, file);
     return {
-      numRows: fileMeta.numRows(),
-      numRowGroups: meta.numRowGroups(),
+      numRows,
+      numRowGroups,
       rowGroupRows,
       columns: schema.fields.map((f) => f.name),
       metadata,
     };
   } finally {
-    file.free();
+    freeQuietly(file);
   }
 }
 
@@ -117,11 +169,10 @@ export async function readParquet(path: string, opts: ReadOptions = {}): Promise
   const file = await openFile(path);
   try {
     if (opts.columns) {
-      const have = arrow.tableFromIPC((await file.read({ limit: 0 })).intoIPCStream()).schema
-        .fields.map((f) => f.name);
+      const have = (await schemaOf(path, file)).fields.map((f) => f.name);
       const missing = opts.columns.filter((c) => !have.includes(c));
       if (missing.length > 0) {
-        throw new Error(
+        throw new ReadError(
           `Cannot read "${path}": no column ${missing.map((m) => `"${m}"`).join(", ")} (it has ${
             have.join(", ")
           })`,
@@ -129,27 +180,33 @@ export async function readParquet(path: string, opts: ReadOptions = {}): Promise
       }
     }
     if (opts.rowGroups) {
-      const n = file.metadata().numRowGroups();
+      const n = await guarded(path, () => file.metadata().numRowGroups());
       const bad = opts.rowGroups.find((g) => !Number.isInteger(g) || g < 0 || g >= n);
       if (bad !== undefined) {
-        throw new Error(`Cannot read "${path}": row group ${bad} does not exist (it has ${n})`);
+        throw new ReadError(`Cannot read "${path}": row group ${bad} does not exist (it has ${n})`);
       }
     }
-    let wasmTable;
-    try {
-      wasmTable = await file.read({
+    return await guarded(path, async () => {
+      const wasmTable = await file.read({
         columns: opts.columns,
         rowGroups: opts.rowGroups,
         offset: opts.offset,
         limit: opts.limit,
         batchSize: 65536,
       });
-    } catch (e) {
-      throw new Error(`Cannot read "${path}": ${errText(e)}`);
-    }
-    return arrow.tableFromIPC(wasmTable.intoIPCStream());
+      return arrow.tableFromIPC(wasmTable.intoIPCStream());
+    });
   } finally {
+    freeQuietly(file);
+  }
+}
+
+/** Frees the wasm-side file; after a trap the instance may refuse, which must not hide the error. */
+function freeQuietly(file: pq.ParquetFile): void {
+  try {
     file.free();
+  } catch {
+    // nothing to free that matters: the process is about to report the read error
   }
 }
 
@@ -214,6 +271,10 @@ export function fixedSizeListValues<T extends FlatArray>(
 }
 
 function errText(e: unknown): string {
-  const msg = e instanceof Error ? e.message : String(e);
+  const msg = e instanceof WebAssembly.RuntimeError
+    ? `wasm trap: ${e.message}`
+    : e instanceof Error
+    ? e.message
+    : String(e);
   return msg.split("\n")[0].slice(0, 300);
 }

@@ -77,17 +77,24 @@ export function encodeSafetensors(
 
 /** Decodes safetensors bytes; F16 tensors come back widened to Float32Array. */
 export function decodeSafetensors(bytes: Uint8Array, label = "safetensors data"): SafetensorsFile {
-  if (bytes.length < 8) throw new Error(`Cannot read ${label}: file is too short`);
+  if (bytes.length < 8) {
+    throw new Error(`Cannot read ${label}: file is too short (corrupt or truncated)`);
+  }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerLen = Number(view.getBigUint64(0, true));
   if (headerLen <= 0 || 8 + headerLen > bytes.length) {
-    throw new Error(`Cannot read ${label}: header length ${headerLen} is out of range`);
+    throw new Error(
+      `Cannot read ${label}: header length ${headerLen} is out of range (corrupt or truncated)`,
+    );
   }
   let header: Record<string, { dtype: Dtype; shape: number[]; data_offsets: [number, number] }>;
   try {
     header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLen)));
   } catch {
-    throw new Error(`Cannot read ${label}: header is not valid JSON`);
+    throw new Error(`Cannot read ${label}: header is not valid JSON (corrupt or truncated)`);
+  }
+  if (!header || typeof header !== "object" || Array.isArray(header)) {
+    throw new Error(`Cannot read ${label}: header is not a JSON object (corrupt or truncated)`);
   }
   const base = 8 + headerLen;
   const tensors: SafetensorsFile["tensors"] = {};
@@ -97,13 +104,18 @@ export function decodeSafetensors(bytes: Uint8Array, label = "safetensors data")
       metadata = info as unknown as Record<string, string>;
       continue;
     }
+    if (!validEntry(info)) {
+      throw new Error(`Cannot read ${label}: tensor "${name}" has a malformed header entry`);
+    }
     const [start, end] = info.data_offsets;
     if (!(info.dtype in BYTES)) {
       throw new Error(`Cannot read ${label}: tensor "${name}" has unsupported dtype ${info.dtype}`);
     }
     const count = info.shape.reduce((a: number, b: number) => a * b, 1);
-    if (end - start !== count * BYTES[info.dtype] || base + end > bytes.length) {
-      throw new Error(`Cannot read ${label}: tensor "${name}" has a bad byte range`);
+    if (end - start !== count * BYTES[info.dtype] || base + end > bytes.length || start < 0) {
+      throw new Error(
+        `Cannot read ${label}: tensor "${name}" has a bad byte range (corrupt or truncated)`,
+      );
     }
     const slice = bytes.slice(base + start, base + end); // copy: aligned and detached from the file
     let data: Float32Array | Int32Array | Uint16Array | BigInt64Array;
@@ -115,6 +127,16 @@ export function decodeSafetensors(bytes: Uint8Array, label = "safetensors data")
     tensors[name] = { dtype: info.dtype === "F16" ? "F32" : info.dtype, shape: info.shape, data };
   }
   return { tensors, metadata };
+}
+
+/** A header entry with a string dtype, a shape of non-negative integers and two byte offsets. */
+function validEntry(info: unknown): boolean {
+  const e = info as { dtype?: unknown; shape?: unknown; data_offsets?: unknown } | null;
+  const ints = (v: unknown, n?: number) =>
+    Array.isArray(v) && (n === undefined || v.length === n) &&
+    v.every((x) => Number.isSafeInteger(x) && x >= 0);
+  return !!e && typeof e === "object" && typeof e.dtype === "string" && ints(e.shape) &&
+    ints(e.data_offsets, 2);
 }
 
 export async function writeSafetensors(
