@@ -23,7 +23,7 @@ import {
   runMain,
   type TaskSpec,
 } from "../mod/run/mod.ts";
-import { configSources, loadConfig, type RunConfig } from "../mod/run/mod.ts";
+import { configSources, loadConfig, lockRun, type RunConfig } from "../mod/run/mod.ts";
 import { exists } from "../mod/io/mod.ts";
 import { runPaths } from "../mod/run/mod.ts";
 import { runStage, setTopStage, type StageResult } from "../mod/run/mod.ts";
@@ -124,6 +124,7 @@ export async function main(args: string[] = Deno.args): Promise<void> {
     }
   }
   const cfg = await loadConfig(configSources(values));
+  await lockRun(cfg, SPEC.name);
   await run(cfg, { force: values.force as boolean, shardSize });
 }
 

@@ -24,7 +24,7 @@ import { RESULTS_FILES, runUpstream, SAE_FILES, stageParams, stageSource } from 
 import * as arrow from "apache-arrow";
 import { join } from "node:path";
 import { CONFIG_OPTIONS, log, parseTaskArgs, runMain, type TaskSpec } from "../mod/run/mod.ts";
-import { configSources, loadConfig, type RunConfig } from "../mod/run/mod.ts";
+import { configSources, loadConfig, lockRun, type RunConfig } from "../mod/run/mod.ts";
 import { readParquet, writeParquet } from "../mod/io/mod.ts";
 import { runPaths } from "../mod/run/mod.ts";
 import { runStage, setTopStage, type StageResult } from "../mod/run/mod.ts";
@@ -344,6 +344,7 @@ export async function main(args: string[] = Deno.args): Promise<void> {
   const { values } = parseTaskArgs(SPEC, args);
   setTopStage(SPEC.name);
   const cfg = await loadConfig(configSources(values));
+  await lockRun(cfg, SPEC.name);
   await run(cfg, { force: values.force as boolean, png: !values["no-png"] });
 }
 

@@ -17,7 +17,7 @@ import * as tf from "@tensorflow/tfjs";
 import * as arrow from "apache-arrow";
 import { join } from "node:path";
 import { log, parseTaskArgs, runMain, type TaskSpec, TENSOR_OPTIONS } from "../mod/run/mod.ts";
-import { configSources, loadConfig, type RunConfig } from "../mod/run/mod.ts";
+import { configSources, loadConfig, lockRun, type RunConfig } from "../mod/run/mod.ts";
 import { initBackend } from "../mod/backend/mod.ts";
 import { readParquet, writeParquet } from "../mod/io/mod.ts";
 import { runPaths } from "../mod/run/mod.ts";
@@ -186,6 +186,7 @@ export async function main(args: string[] = Deno.args): Promise<void> {
   if (list("prompt").length) set.push(`steer.prompts=${JSON.stringify(list("prompt"))}`);
   if (values["max-tokens"]) set.push(`steer.maxNewTokens=${values["max-tokens"]}`);
   const cfg = await loadConfig(configSources({ ...values, set }));
+  await lockRun(cfg, SPEC.name);
   await run(cfg, { force: values.force as boolean, backend: values.backend as string | undefined });
 }
 

@@ -99,6 +99,9 @@ export const RESULTS_FILES = {
   reportIndex: "index.html",
 } as const;
 
+/** The run lock, in data/<run>/ and results/<run>/: who runs a stage on the run now. */
+export const RUN_LOCK = "run.lock";
+
 /** A stage's manifest file name, beside its outputs. */
 export function manifestName(stage: string): string {
   return `${stage}.manifest.json`;

@@ -7,11 +7,17 @@
  * hash as recorded, and whose outputs are still as it wrote them, is skipped; `--force` reruns it.
  *
  * To stay fast on multi-GB files, a file whose size and modification time match the manifest is
- * taken to have the recorded hash; any other file is hashed again.
+ * taken to have the recorded hash; any other file is hashed again. A stage that runs hashes every
+ * input in full, and an input that differs from what its upstream stage recorded in this process
+ * (changed in place with its size and time kept) marks that stage's manifest stale and stops with
+ * an error saying so, so that the rerun rebuilds it rather than reading a damaged file.
+ *
+ * Before a stage runs, `*.tmp` files left by a killed writer of another process (atomic writes'
+ * temp files, partial checkpoints) are removed from its folders.
  *
  * @module
  */
-import { basename, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { hashFile, hashJson, hashSource, pinnedDependencies } from "./hash.ts";
 import { exists, readJson, writeJsonAtomic } from "../io/mod.ts";
 import { log } from "./cli.ts";
@@ -45,6 +51,15 @@ export interface StageSpec {
   params: unknown;
   /** The task module's URL (import.meta.url): its import graph is hashed. */
   source: string | URL;
+  /**
+   * Inputs this process may not read (a mix source outside the project, checked from a downstream
+   * stage that may read the project only): taken as the previous manifest recorded them. When the
+   * stage must run anyway, it stops with `blockedFix` instead.
+   */
+  blocked?: string[];
+  blockedFix?: string;
+  /** Folders besides `dir` and the outputs' where the stage keeps scratch files (checkpoints). */
+  scratch?: string[];
   /** Files the stage writes; all must exist when `run` returns. */
   outputs: string[];
   force?: boolean;
@@ -87,10 +102,65 @@ async function fingerprint(path: string, known?: FileRecord): Promise<FileRecord
 async function fingerprints(
   paths: string[],
   known: Record<string, FileRecord> = {},
+  blocked: string[] = [],
 ): Promise<Record<string, FileRecord | null>> {
   const out: Record<string, FileRecord | null> = {};
-  for (const p of paths) out[p] = await fingerprint(p, known[p]);
+  for (const p of paths) {
+    out[p] = blocked.includes(p) ? known[p] ?? null : await fingerprint(p, known[p]);
+  }
   return out;
+}
+
+/** What each stage of this process recorded for its outputs: path -> (stage, manifest, record). */
+const recorded = new Map<string, { stage: string; manifest: string; rec: FileRecord }>();
+
+function remember(spec: StageSpec, manifest: Manifest): void {
+  for (const [p, rec] of Object.entries(manifest.outputs)) {
+    recorded.set(p, { stage: spec.name, manifest: manifestPath(spec.dir, spec.name), rec });
+  }
+}
+
+/**
+ * Compares the full hashes of a running stage's inputs with what their upstream stages recorded.
+ * A mismatch (a file changed in place with its size and modification time kept) marks the
+ * upstream manifest stale, so that the next run rebuilds the file, and stops with that advice.
+ */
+async function checkRecorded(
+  spec: StageSpec,
+  inputs: Record<string, FileRecord | null>,
+): Promise<void> {
+  for (const [p, rec] of Object.entries(inputs)) {
+    const known = recorded.get(p);
+    if (!rec || !known || known.rec.sha256 === rec.sha256) continue;
+    const prev = await readManifest(dirname(known.manifest), known.stage);
+    if (prev?.outputs[p]) {
+      prev.outputs[p] = { ...prev.outputs[p], mtimeMs: -1 }; // never matches: hashed again
+      await writeJsonAtomic(known.manifest, prev);
+    }
+    recorded.delete(p);
+    throw new Error(
+      `Input "${p}" of ${spec.name} is not what ${known.stage} wrote (its content changed, its ` +
+        `size and time did not): ${known.stage} is marked out of date; rerun and it rebuilds the file`,
+    );
+  }
+}
+
+/** Removes `*.tmp` files that other processes left in `dirs` (writers killed mid-write). */
+async function removeStaleTemps(dirs: string[]): Promise<void> {
+  const own = new RegExp(`\\.${Deno.pid}\\.[0-9a-f]{8}\\.tmp$`);
+  for (const dir of new Set(dirs)) {
+    let entries: Deno.DirEntry[];
+    try {
+      entries = await Array.fromAsync(Deno.readDir(dir));
+    } catch {
+      continue; // not there yet, or not ours to read
+    }
+    for (const e of entries) {
+      if (!e.isFile || !e.name.endsWith(".tmp") || own.test(e.name)) continue;
+      await Deno.remove(join(dir, e.name)).catch(() => {});
+      log(`${basename(dir)}: removed the partial file "${e.name}" a killed run left`);
+    }
+  }
 }
 
 /** Why the stage must run, or null when it is up to date. */
@@ -103,7 +173,7 @@ async function staleReason(
   if (!prev) return "no earlier run";
   if (prev.paramsHash !== paramsHash) return "config changed";
   if (prev.sourceHash !== sourceHash) return "source changed";
-  const inputs = await fingerprints(spec.inputs, prev.inputs);
+  const inputs = await fingerprints(spec.inputs, prev.inputs, spec.blocked);
   for (const [p, rec] of Object.entries(inputs)) {
     if (!rec) return `input "${p}" is missing`;
     if (prev.inputs[p]?.sha256 !== rec.sha256) return `input "${basename(p)}" changed`;
@@ -139,13 +209,22 @@ export async function runStage(spec: StageSpec): Promise<StageResult> {
     if (topStage === null || spec.name.startsWith(topStage)) {
       log(`${spec.name}: up to date, skipped (${spec.dir}; --force reruns it)`);
     }
+    remember(spec, prev);
     return { skipped: true, manifest: prev };
+  }
+  if (spec.blocked && spec.blocked.length > 0) {
+    throw new Error(
+      spec.blockedFix ??
+        `Cannot run ${spec.name} (${reason}): this task may not read "${spec.blocked[0]}"`,
+    );
   }
   for (const p of spec.inputs) {
     if (!(await exists(p))) throw new Error(`Cannot run ${spec.name}: input "${p}" does not exist`);
   }
   log(`${spec.name}: running (${reason})`);
   const inputs = await fingerprints(spec.inputs);
+  await checkRecorded(spec, inputs);
+  await removeStaleTemps([spec.dir, ...(spec.scratch ?? []), ...spec.outputs.map(dirname)]);
   const t0 = performance.now();
   const stats = await spec.run();
   const durationS = (performance.now() - t0) / 1000;
@@ -166,6 +245,7 @@ export async function runStage(spec: StageSpec): Promise<StageResult> {
     stats,
   };
   await writeJsonAtomic(manifestPath(spec.dir, spec.name), manifest);
+  remember(spec, manifest);
   return { skipped: false, manifest };
 }
 

@@ -1,6 +1,7 @@
 /**
  * The `main()` that most stage tasks share: parse the flags, name the asked-for stage (so that
- * up-to-date upstream stages skip quietly), build the config and run the stage.
+ * up-to-date upstream stages skip quietly), build the config, take the run's lock and run the
+ * stage.
  *
  * @module
  */
@@ -8,6 +9,7 @@ import { parseTaskArgs, type TaskSpec } from "./cli.ts";
 import { configSources, loadConfig } from "./config.ts";
 import type { RunConfig } from "./config_types.ts";
 import { setTopStage } from "./runner.ts";
+import { lockRun } from "./lock.ts";
 
 export interface StageRunOptions {
   force?: boolean;
@@ -22,6 +24,7 @@ export function stageMain(
     const { values } = parseTaskArgs(spec, args);
     setTopStage(spec.name);
     const cfg = await loadConfig(configSources(values));
+    await lockRun(cfg, spec.name);
     await run(cfg, {
       force: values.force as boolean,
       backend: values.backend as string | undefined,
