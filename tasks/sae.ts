@@ -24,7 +24,6 @@ import {
   HOOK_NAME,
   runUpstream,
   SAE_FILES,
-  SAE_ROOT_FILES,
   SAE_STAGE_FILES,
   stageParams,
   stageSource,
@@ -42,12 +41,12 @@ import { runPaths, type SaeSlot, saeSlots } from "../mod/run/mod.ts";
 import { runStage, type StageResult } from "../mod/run/mod.ts";
 import { stageMain } from "../mod/run/mod.ts";
 import { hashJson } from "../mod/run/mod.ts";
-import { exists, readJson, writeJsonAtomic } from "../mod/io/mod.ts";
+import { exists } from "../mod/io/mod.ts";
 import { readActivationShard } from "../mod/activations/mod.ts";
 import { ActivationStream } from "../mod/activations/mod.ts";
 import { type SaeStepMetrics, SweepTrainer } from "../mod/sae/mod.ts";
 import { type SaeTrainConfig, slotSeed } from "../mod/sae/mod.ts";
-import { readSweepCheckpoint, writeSweepCheckpoint } from "../mod/sae/mod.ts";
+import { loadSweepCheckpoint, sweepCheckpointPath, writeSweepCheckpoint } from "../mod/sae/mod.ts";
 import { adaptiveSaeGrads, saeGradsSparse } from "../mod/sae/mod.ts";
 import { saeGrads } from "../mod/sae/mod.ts";
 import { saveSae } from "../mod/sae/mod.ts";
@@ -127,6 +126,9 @@ function metricsRow(m: SaeStepMetrics) {
 
 type Row = ReturnType<typeof metricsRow>;
 
+/** What a checkpoint holds besides the trainer: the config key it was made for, metrics so far. */
+type Progress = { key: string; rows: Record<string, Row[]> };
+
 export async function run(
   cfg: RunConfig,
   opts: { force?: boolean; backend?: string } = {},
@@ -157,6 +159,7 @@ export async function run(
     params,
     source: stageSource("sae"),
     outputs,
+    scratch: [ckptDir],
     force: opts.force,
     run: async () => {
       const backend = await initBackend(opts.backend ?? cfg.backend);
@@ -197,15 +200,17 @@ export async function run(
       const rows: Record<string, Row[]> = Object.fromEntries(
         trainer.slots.map((sl) => [sl.name, []]),
       );
-      const ckptMeta = join(ckptDir, SAE_ROOT_FILES.progress);
-      if (
-        !opts.force && (await exists(join(ckptDir, SAE_ROOT_FILES.sweepStateJson))) &&
-        (await exists(ckptMeta))
-      ) {
-        const meta = await readJson<{ key: string; rows: Record<string, Row[]> }>(ckptMeta);
-        if (meta.key === key) {
-          trainer.load(await readSweepCheckpoint(ckptDir));
-          Object.assign(rows, meta.rows);
+      // The checkpoint is one file holding weights, optimizer state and the metrics rows so far.
+      if (!opts.force && (await exists(sweepCheckpointPath(ckptDir)))) {
+        let ckpt: Awaited<ReturnType<typeof loadSweepCheckpoint<Progress>>> | null = null;
+        try {
+          ckpt = await loadSweepCheckpoint<Progress>(ckptDir);
+        } catch (e) {
+          log(`sae: starting afresh: the checkpoint is unreadable (${(e as Error).message})`);
+        }
+        if (ckpt?.progress?.key === key) {
+          trainer.load(ckpt.state);
+          Object.assign(rows, ckpt.progress.rows);
           await stream.skip(trainer.stepCount * s.batchSize);
           log(`sae: resuming from the checkpoint at step ${trainer.stepCount}`);
         }
@@ -271,8 +276,8 @@ export async function run(
           }
         }
         if (step % s.checkpointEvery === 0 && step < steps) {
-          await writeSweepCheckpoint(ckptDir, await trainer.state());
-          await writeJsonAtomic(ckptMeta, { key, rows });
+          const progress: Progress = { key, rows };
+          await writeSweepCheckpoint(ckptDir, await trainer.state(), progress);
         }
       }
 

@@ -83,9 +83,9 @@ export const SAE_ROOT_FILES = {
   summary: "summary.parquet",
   /** One row per primary SAE (features stage). */
   featuresSummary: "features_summary.parquet",
-  /** The sae stage's resume point, in its checkpoint folder. */
-  progress: "progress.json",
+  /** The sae stage's resume point, in its checkpoint folder: one file, metrics rows included. */
   sweepStateTensors: "sweep_state.safetensors",
+  /** A readable copy of the checkpoint's scalars, written after it; resume never reads it. */
   sweepStateJson: "sweep_state.json",
 } as const;
 

@@ -1,15 +1,17 @@
 /**
  * SweepTrainer checkpoints on disk: `dir`/sweep_state.safetensors holds every array (SAE weights,
  * Adam moments, last-fired steps, the resampling reservoir) under names like "f4096.W_enc",
- * "f4096.adam.m.W_enc", "f4096.last_fired", "reservoir"; its metadata (and a readable copy in
- * `dir`/sweep_state.json) holds the scalars, RNG states and resample events. Both are written
- * atomically, the JSON last, so a checkpoint whose JSON exists is whole.
+ * "f4096.adam.m.W_enc", "f4096.last_fired", "reservoir"; its metadata holds the scalars, RNG
+ * states and resample events, and the caller's progress (the sae stage's config key and metrics
+ * rows so far). That one file, written atomically, is the checkpoint: a kill at any moment leaves
+ * either the previous checkpoint or the new one, never weights of one step with metrics of
+ * another. `dir`/sweep_state.json, written after it, is a readable copy that resume never reads.
  *
  * @module
  */
 import { SAE_ROOT_FILES } from "../run/mod.ts";
 import type { AdamState } from "../transformer/mod.ts";
-import { readJson, writeJsonAtomic } from "../io/mod.ts";
+import { writeJsonAtomic } from "../io/mod.ts";
 import { type NamedTensor, readSafetensors, writeSafetensors } from "../io/mod.ts";
 import type { SaeTrainState, SweepState } from "./trainer.ts";
 
@@ -21,7 +23,11 @@ type Meta = Omit<SweepState, "reservoir" | "saes"> & {
   saes: (Omit<SaeTrainState, "weights" | "adam" | "lastFired"> & { adamT: number })[];
 };
 
-export async function writeSweepCheckpoint(dir: string, state: SweepState): Promise<void> {
+export async function writeSweepCheckpoint(
+  dir: string,
+  state: SweepState,
+  progress: unknown = null,
+): Promise<void> {
   const tensors: Record<string, NamedTensor> = {
     reservoir: { shape: [state.reservoir.data.length], data: state.reservoir.data },
   };
@@ -56,16 +62,36 @@ export async function writeSweepCheckpoint(dir: string, state: SweepState): Prom
       adamT: s.adam.t,
     })),
   };
-  await writeSafetensors(`${dir}/${SWEEP_STATE_TENSORS}`, tensors, { sweep: JSON.stringify(meta) });
+  await writeSafetensors(`${dir}/${SWEEP_STATE_TENSORS}`, tensors, {
+    sweep: JSON.stringify(meta),
+    progress: JSON.stringify(progress),
+  });
   await writeJsonAtomic(`${dir}/${SWEEP_STATE_JSON}`, meta);
 }
 
 export async function readSweepCheckpoint(dir: string): Promise<SweepState> {
-  const jsonPath = `${dir}/${SWEEP_STATE_JSON}`, tensorPath = `${dir}/${SWEEP_STATE_TENSORS}`;
-  await readJson<Meta>(jsonPath); // the JSON is written last: its absence means no whole checkpoint
+  return (await loadSweepCheckpoint(dir)).state;
+}
+
+/** The path of the checkpoint file in `dir` (its existence means a whole checkpoint). */
+export function sweepCheckpointPath(dir: string): string {
+  return `${dir}/${SWEEP_STATE_TENSORS}`;
+}
+
+/** The checkpoint in `dir` and the progress written with it (null when none was given). */
+export async function loadSweepCheckpoint<P = unknown>(
+  dir: string,
+): Promise<{ state: SweepState; progress: P | null }> {
+  const tensorPath = sweepCheckpointPath(dir);
   const { tensors, metadata } = await readSafetensors(tensorPath);
   if (!metadata.sweep) throw new Error(`Cannot read "${tensorPath}": no sweep metadata`);
-  const meta = JSON.parse(metadata.sweep) as Meta;
+  let meta: Meta, progress: P | null;
+  try {
+    meta = JSON.parse(metadata.sweep) as Meta;
+    progress = JSON.parse(metadata.progress ?? "null") as P | null;
+  } catch {
+    throw new Error(`Cannot read "${tensorPath}": its metadata is not valid JSON`);
+  }
   const get = (name: string): Float32Array => {
     const t = tensors[name];
     if (!t || !(t.data instanceof Float32Array)) {
@@ -84,5 +110,8 @@ export async function readSweepCheckpoint(dir: string): Promise<SweepState> {
     const { adamT: _t, ...rest } = s;
     return { ...rest, weights, adam, lastFired: get(`${s.name}.last_fired`) };
   });
-  return { ...meta, reservoir: { ...meta.reservoir, data: get("reservoir") }, saes };
+  return {
+    state: { ...meta, reservoir: { ...meta.reservoir, data: get("reservoir") }, saes },
+    progress,
+  };
 }
