@@ -37,6 +37,26 @@ export const SPEC: TaskSpec = {
   options: TENSOR_OPTIONS,
 };
 
+/** progress.json: the config/model/tokens key, and each finished shard's size and hash. */
+interface Progress {
+  key: string;
+  done: Record<string, { size: number; sha256: string }>;
+}
+
+/** Whether the shard at `path` still has the size and content hash recorded when written. */
+async function shardIntact(
+  path: string | undefined,
+  rec: { size: number; sha256: string },
+): Promise<boolean> {
+  if (!path) return false;
+  try {
+    if ((await Deno.stat(path)).size !== rec.size) return false;
+    return (await hashFile(path)) === rec.sha256;
+  } catch {
+    return false;
+  }
+}
+
 /** Runs the model over the given sequences and returns one row per token. */
 async function collect(
   model: Transformer,
@@ -123,6 +143,22 @@ export async function run(
       const valSplit = await readTokens(paths.tokens, "val", expect);
       const nTrain = trainSplit.seq.length;
       const wanted = nShards * seqsPerShard;
+      // Checked before any shard is written: every shard needs at least one sequence.
+      if ((nShards - 1) * seqsPerShard >= nTrain) {
+        throw new Error(
+          `Config key "activations.trainTokens" ${fmtInt(ac.trainTokens)} asks for ${nShards} ` +
+            `shards; the training split of "${paths.tokens}" has ${fmtInt(nTrain * T)} tokens, ` +
+            `enough for ${Math.ceil(nTrain / seqsPerShard)}: set it to at most ${
+              fmtInt(nTrain * T)
+            }`,
+        );
+      }
+      const nHeld = Math.min(valSplit.seq.length, Math.ceil(ac.heldOutTokens / T));
+      if (nHeld === 0) {
+        throw new Error(
+          `Tokens file "${paths.tokens}" has no validation sequences for the held-out shard`,
+        );
+      }
       if (wanted > nTrain) {
         log(
           `activations: asked for ${fmtInt(wanted * T)} tokens; the training split has ${
@@ -139,15 +175,25 @@ export async function run(
         model: await hashFile(modelPath),
         tokens: await hashFile(paths.tokens),
       });
+      // A shard counts as done only while its size and content hash are what was written: a
+      // truncated or overwritten shard is rebuilt, whatever progress.json says.
       const progress = (await exists(progressPath)) && !opts.force
-        ? await readJson<{ key: string; done: number[] }>(progressPath)
+        ? await readJson<Progress>(progressPath).catch(() => null)
         : null;
-      const done = new Set(progress?.key === key ? progress.done : []);
-      await writeJsonAtomic(progressPath, { key, done: [...done] });
+      const done: Progress["done"] = {};
+      if (progress?.key === key && progress.done && !Array.isArray(progress.done)) {
+        for (const [k, rec] of Object.entries(progress.done)) {
+          if (await shardIntact(shardPaths[Number(k)], rec)) done[k] = rec;
+          else if (shardPaths[Number(k)]) {
+            log(`activations: shard ${Number(k) + 1} changed since it was written: rebuilding it`);
+          }
+        }
+      }
+      await writeJsonAtomic(progressPath, { key, done });
 
       let tokens = 0, seconds = 0;
       for (let k = 0; k < nShards; k++) {
-        if (done.has(k) && (await exists(shardPaths[k]))) continue;
+        if (done[k]) continue;
         const idx = order.subarray(
           Math.min(k * seqsPerShard, nTrain),
           Math.min((k + 1) * seqsPerShard, nTrain),
@@ -165,8 +211,9 @@ export async function run(
           rows.seq.length,
         );
         await writeActivationShard(shardPaths[k], permuteRows(rows, shuffle), meta);
-        done.add(k);
-        await writeJsonAtomic(progressPath, { key, done: [...done] });
+        const st = await Deno.stat(shardPaths[k]);
+        done[k] = { size: st.size, sha256: await hashFile(shardPaths[k]) };
+        await writeJsonAtomic(progressPath, { key, done });
         log(
           `activations: shard ${k + 1}/${nShards} (${fmtInt(rows.seq.length)} tokens, ${
             fmtInt(tokens / seconds)
@@ -174,12 +221,6 @@ export async function run(
         );
       }
 
-      const nHeld = Math.min(valSplit.seq.length, Math.ceil(ac.heldOutTokens / T));
-      if (nHeld === 0) {
-        throw new Error(
-          `Tokens file "${paths.tokens}" has no validation sequences for the held-out shard`,
-        );
-      }
       const t0 = performance.now();
       const held = await collect(
         model,

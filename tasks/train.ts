@@ -115,9 +115,13 @@ export async function run(
       const optimizer = makeOptimizer(model, { lr: tc.lr, weightDecay: tc.weightDecay });
       // A checkpoint is only reused for the same config and the same tokens.
       const key = hashJson({ params, tokens: await hashFile(paths.tokens) });
+      // An unreadable checkpoint (damaged on disk) only costs the steps it held.
       const resumed = opts.force
         ? null
-        : await loadCheckpoint(files.checkpoint, { model, optimizer, key });
+        : await loadCheckpoint(files.checkpoint, { model, optimizer, key }).catch((e) => {
+          log(`train: starting afresh: the checkpoint is unreadable (${(e as Error).message})`);
+          return null;
+        });
       const rows: LossRow[] = resumed?.rows ?? [];
       const start = resumed?.step ?? 0;
       if (resumed) log(`train: resuming from the checkpoint at step ${start}`);
