@@ -16,7 +16,7 @@ import { type RunConfig, stageParams, stageSource } from "../mod/run/mod.ts";
 import { localInputs, mixSources } from "../mod/corpus/mod.ts";
 import { writeParquet } from "../mod/io/mod.ts";
 import { runPaths } from "../mod/run/mod.ts";
-import { runStage, type StageResult } from "../mod/run/mod.ts";
+import { readManifest, runStage, type StageResult } from "../mod/run/mod.ts";
 import { stageMain } from "../mod/run/mod.ts";
 import { writeJsonAtomic } from "../mod/io/mod.ts";
 
@@ -57,12 +57,57 @@ function printComposition(rows: CompositionRow[]): void {
   for (const l of lines) log(fmt(l));
 }
 
+function mayRead(path: string): boolean {
+  return Deno.permissions.querySync({ name: "read", path }).state === "granted";
+}
+
+/** The part of a path or glob before its first wildcard: what must be readable to expand it. */
+function globRoot(pattern: string): string {
+  const parts = pattern.split("/");
+  const first = parts.findIndex((p) => /[*?]/.test(p));
+  return first < 0 ? pattern : parts.slice(0, first).join("/") || ".";
+}
+
+/**
+ * The mix's local input files. Seen from a downstream task (tokenize and the tensor stages may
+ * read the project only), a `files` source outside the project cannot be listed or hashed: its
+ * files are then taken as the last mix recorded them (`blocked`), and if the mix must run anyway
+ * the error says to run `deno task mix`, which may read anywhere.
+ */
+async function mixInputs(
+  cfg: RunConfig,
+): Promise<{ inputs: string[]; blocked: string[]; outside: string[] }> {
+  const outside = cfg.mix.sources
+    .filter((s) => s.kind === "files" && s.weight > 0)
+    .flatMap((s) => s.paths!)
+    .filter((p) => !mayRead(globRoot(p)));
+  if (outside.length === 0) return { inputs: await localInputs(cfg), blocked: [], outside };
+  const prev = await readManifest(runPaths(cfg).data, "mix");
+  const blocked = Object.keys(prev?.inputs ?? {}).filter((p) => !mayRead(p));
+  const readable: RunConfig = {
+    ...cfg,
+    mix: {
+      ...cfg.mix,
+      sources: cfg.mix.sources.map((s) =>
+        s.kind === "files" ? { ...s, paths: s.paths!.filter((p) => mayRead(globRoot(p))) } : s
+      ),
+    },
+  };
+  const inputs = [...new Set([...(await localInputs(readable)), ...blocked])];
+  return { inputs, blocked: blocked.length > 0 ? blocked : outside, outside };
+}
+
 export async function run(cfg: RunConfig, opts: { force?: boolean } = {}): Promise<StageResult> {
   const paths = runPaths(cfg);
+  const { inputs, blocked, outside } = await mixInputs(cfg);
   return await runStage({
     name: "mix",
     dir: paths.data,
-    inputs: await localInputs(cfg),
+    inputs,
+    blocked,
+    blockedFix: `Cannot run mix from this task: source "${outside[0]}" lies outside the ` +
+      `project, which this task may not read; run \`deno task mix\` first with the same ` +
+      `--preset/--run/--set/--config flags (mix may read anywhere), then this task again`,
     params: stageParams(cfg, "mix"),
     source: stageSource("mix"),
     outputs: [paths.mix, paths.composition],

@@ -115,11 +115,23 @@ function parquetTexts(table: import("apache-arrow").Table, field: string, label:
   return out;
 }
 
+/** What reading text files had to mend or leave out, for the mix to report. */
+export interface TextNotes {
+  /** Files skipped as binary (a NUL byte among their first 8 KiB). */
+  binaryFiles: string[];
+  /** Documents (rows) in which invalid UTF-8 was replaced with U+FFFD. */
+  replacedDocs: number;
+}
+
+export function newTextNotes(): TextNotes {
+  return { binaryFiles: [], replacedDocs: 0 };
+}
+
 /** Rows of one file's bytes, by its extension. `.txt` is one text, cut at maxChars. */
 export async function rowsFromBytes(
   bytes: Uint8Array,
   name: string,
-  opts: { textField: string; maxChars: number; label: string },
+  opts: { textField: string; maxChars: number; label: string; notes?: TextNotes },
 ): Promise<string[]> {
   const { textField, maxChars, label } = opts;
   const lower = name.toLowerCase();
@@ -130,9 +142,28 @@ export async function rowsFromBytes(
     const inner = await gunzip(bytes, label);
     return rowsFromBytes(inner, name.slice(0, -3), opts);
   }
-  const text = new TextDecoder("utf-8", { fatal: false }).decode(bytes);
-  if (lower.endsWith(".jsonl") || lower.endsWith(".json")) return jsonLines(text, textField, label);
-  if (lower.endsWith(".txt") || lower.endsWith(".md")) return chunkText(text, maxChars);
+  const isText = [".jsonl", ".json", ".txt", ".md"].some((ext) => lower.endsWith(ext));
+  if (isText && bytes.subarray(0, 8192).includes(0)) {
+    opts.notes?.binaryFiles.push(label);
+    return [];
+  }
+  let text: string, mended = false;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    text = new TextDecoder("utf-8", { fatal: false }).decode(bytes);
+    mended = true;
+  }
+  const count = (rows: string[]) => {
+    if (mended && opts.notes) {
+      opts.notes.replacedDocs += rows.filter((r) => r.includes("\uFFFD")).length;
+    }
+    return rows;
+  };
+  if (lower.endsWith(".jsonl") || lower.endsWith(".json")) {
+    return count(jsonLines(text, textField, label));
+  }
+  if (lower.endsWith(".txt") || lower.endsWith(".md")) return count(chunkText(text, maxChars));
   throw new Error(
     `Cannot read ${label}: unsupported file type (expected .txt, .jsonl, .json.gz or .parquet)`,
   );
@@ -141,7 +172,7 @@ export async function rowsFromBytes(
 /** Rows of a local file. Parquet is read column-only (the text column). */
 export async function rowsFromFile(
   path: string,
-  opts: { textField: string; maxChars: number },
+  opts: { textField: string; maxChars: number; notes?: TextNotes },
 ): Promise<string[]> {
   const label = `source file "${path}"`;
   if (path.toLowerCase().endsWith(".parquet")) {

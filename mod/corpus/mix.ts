@@ -7,8 +7,15 @@
  */
 import type { RunConfig, SourceSpec } from "../run/mod.ts";
 import { loadNpmCorpora } from "./npm.ts";
-import { expandGlob, expandRanges, fetchToCache, rowsFromFile } from "./files.ts";
-import { deriveSeed, Rng } from "../run/mod.ts";
+import {
+  expandGlob,
+  expandRanges,
+  fetchToCache,
+  newTextNotes,
+  rowsFromFile,
+  type TextNotes,
+} from "./files.ts";
+import { deriveSeed, log, Rng } from "../run/mod.ts";
 import { join } from "node:path";
 
 export interface MixedSource {
@@ -58,13 +65,35 @@ async function readInOrder(
   return rows.slice(0, Math.max(need, 0));
 }
 
+/** Says what reading a source's files mended or left out (binary files, invalid UTF-8). */
+function reportNotes(s: SourceSpec, notes: TextNotes): void {
+  const n = notes.binaryFiles.length;
+  if (n > 0) {
+    log(
+      `mix: source "${s.name}": skipped ${n} binary file${n > 1 ? "s" : ""} (${
+        notes.binaryFiles.slice(0, 3).join(", ")
+      }${n > 3 ? ", ..." : ""})`,
+    );
+  }
+  if (notes.replacedDocs > 0) {
+    log(
+      `mix: source "${s.name}": ${notes.replacedDocs} document${
+        notes.replacedDocs > 1 ? "s" : ""
+      } held invalid UTF-8, replaced with U+FFFD`,
+    );
+  }
+}
+
 async function sourceDocs(s: SourceSpec, need: number, cfg: RunConfig): Promise<string[]> {
-  const opts = { textField: s.textField ?? "text", maxChars: cfg.mix.maxDocChars };
+  const notes = newTextNotes();
+  const opts = { textField: s.textField ?? "text", maxChars: cfg.mix.maxDocChars, notes };
   if (s.kind === "npm") return loadNpmCorpora(s.corpora!, cfg.mix.maxDocChars);
   if (s.kind === "files") {
     const paths: string[] = [];
     for (const p of s.paths!) paths.push(...(await expandGlob(p)));
-    return readInOrder(paths, need, (p) => rowsFromFile(p, opts));
+    const rows = await readInOrder(paths, need, (p) => rowsFromFile(p, opts));
+    reportNotes(s, notes);
+    return rows;
   }
   const cache = join(cfg.dataDir, "cache", "http");
   const urls = s.urls!.flatMap(expandRanges);
@@ -73,7 +102,13 @@ async function sourceDocs(s: SourceSpec, need: number, cfg: RunConfig): Promise<
       throw new Error(`Source "${s.name}": "${u}" is not an http(s) URL`);
     }
   }
-  return readInOrder(urls, need, async (u) => rowsFromFile(await fetchToCache(u, cache), opts));
+  const rows = await readInOrder(
+    urls,
+    need,
+    async (u) => rowsFromFile(await fetchToCache(u, cache), opts),
+  );
+  reportNotes(s, notes);
+  return rows;
 }
 
 /** Samples every source's rows. npm corpora are shuffled; files and URLs keep their order. */
