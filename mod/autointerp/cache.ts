@@ -10,6 +10,7 @@
  */
 import { join } from "node:path";
 import { writeFileAtomic } from "../io/mod.ts";
+import { canonicalJson } from "../run/mod.ts";
 import { redact } from "./redact.ts";
 import type { ChatMessage, TokenLogprob } from "./types.ts";
 
@@ -36,16 +37,6 @@ export interface CacheRecord {
   request: CachedRequest;
   response: CachedResponse;
   createdAt: string;
-}
-
-/** JSON with object keys sorted at every level (arrays keep their order). */
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_k, v) => {
-    if (v && typeof v === "object" && !Array.isArray(v)) {
-      return Object.fromEntries(Object.keys(v).sort().map((k) => [k, v[k]]));
-    }
-    return v;
-  });
 }
 
 /** sha-256 hex of the canonical JSON of a request. */

@@ -26,7 +26,7 @@ export {
   type RequestSettings,
   retryAfterMs,
 } from "./client.ts";
-export { cacheKey, type CacheRecord, canonicalJson, ResponseCache } from "./cache.ts";
+export { cacheKey, type CacheRecord, ResponseCache } from "./cache.ts";
 export { redact } from "./redact.ts";
 export { cropExample, escapeToken, highlight, nonZeroProportion, normaliseActs } from "./format.ts";
 export { EXAMPLE_COLUMNS, featureInputsFromTable } from "./inputs.ts";

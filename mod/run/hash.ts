@@ -21,7 +21,7 @@ export async function hashFile(path: string): Promise<string> {
   return h.digest("hex");
 }
 
-/** JSON with object keys sorted at every level. */
+/** JSON with object keys sorted at every level (arrays keep their order). */
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_k, v) => {
     if (v && typeof v === "object" && !Array.isArray(v)) {
