@@ -50,6 +50,11 @@ export function totalVarianceOf(x: Float32Array, d: number): number {
   return v;
 }
 
+/** The same sum on the device, for a batch that is a tensor (float32 sums; the trainer's logs). */
+export function totalVarianceTensor(xBD: tf.Tensor2D): tf.Scalar {
+  return tf.tidy(() => tf.sum(tf.square(tf.sub(xBD, tf.mean(xBD, 0, true)))) as tf.Scalar);
+}
+
 /**
  * Reconstruction metrics and per-feature statistics over the rows of `x` (a tensor, or a
  * row-major Float32Array of width d_in), `microBatch` rows at a time. Each micro-batch becomes its

@@ -70,24 +70,33 @@ export interface Sae {
   bDecD: tf.Variable<tf.Rank.R1>;
 }
 
+/** The shape of each parameter by its SAELens name, in the order the weights file holds them. */
+export function saeShapes(cfg: Pick<SaeConfig, "dIn" | "dSae">): Record<string, number[]> {
+  const { dIn, dSae } = cfg;
+  return { W_enc: [dIn, dSae], b_enc: [dSae], W_dec: [dSae, dIn], b_dec: [dIn] };
+}
+
 /** The parameters by their SAELens names (also the names Adam keys its moments by). */
 export function saeParams(sae: Sae): Record<string, tf.Variable> {
   return { W_enc: sae.wEncDF, b_enc: sae.bEncF, W_dec: sae.wDecFD, b_dec: sae.bDecD };
 }
 
+/** `v` itself when it is a positive integer; else an error that names `what` and quotes `v`. */
+export function positiveInt(what: string, v: unknown): number {
+  if (!Number.isInteger(v) || (v as number) < 1) {
+    throw new Error(`${what} "${v}" must be a positive integer`);
+  }
+  return v as number;
+}
+
 export function validateSaeConfig(cfg: SaeConfig): SaeConfig {
-  const posInt = (name: string, v: unknown) => {
-    if (!Number.isInteger(v) || (v as number) < 1) {
-      throw new Error(`SAE ${name} "${v}" must be a positive integer`);
-    }
-  };
-  posInt("d_in", cfg.dIn);
-  posInt("d_sae", cfg.dSae);
+  positiveInt("SAE d_in", cfg.dIn);
+  positiveInt("SAE d_sae", cfg.dSae);
   if (cfg.architecture !== "standard" && cfg.architecture !== "topk") {
     throw new Error(`SAE architecture "${cfg.architecture}" must be "standard" or "topk"`);
   }
   if (cfg.architecture === "topk") {
-    posInt("k", cfg.k);
+    positiveInt("SAE k", cfg.k);
     if (cfg.k! > cfg.dSae) throw new Error(`SAE k ${cfg.k} exceeds d_sae ${cfg.dSae}`);
   }
   if (!Number.isFinite(cfg.l1Coefficient) || cfg.l1Coefficient < 0) {
@@ -155,13 +164,7 @@ function unitRows(rows: number, cols: number, draw: () => number): Float32Array 
 export function fromArrays(cfg: SaeConfig, w: Record<string, Float32Array>): Sae {
   validateSaeConfig(cfg);
   const { dIn, dSae } = cfg;
-  const shapes: Record<string, number[]> = {
-    W_enc: [dIn, dSae],
-    b_enc: [dSae],
-    W_dec: [dSae, dIn],
-    b_dec: [dIn],
-  };
-  for (const [name, shape] of Object.entries(shapes)) {
+  for (const [name, shape] of Object.entries(saeShapes(cfg))) {
     const size = shape.reduce((a, b) => a * b, 1);
     if (!w[name] || w[name].length !== size) {
       throw new Error(
@@ -290,13 +293,13 @@ export async function saveSae(
   cfgExtra: Record<string, unknown> = {},
 ): Promise<void> {
   const w = await toArrays(sae);
-  const { dIn, dSae } = sae.cfg;
-  await writeSafetensors(`${dir}/${SAE_WEIGHTS_FILE}`, {
-    W_enc: { shape: [dIn, dSae], data: w.W_enc },
-    b_enc: { shape: [dSae], data: w.b_enc },
-    W_dec: { shape: [dSae, dIn], data: w.W_dec },
-    b_dec: { shape: [dIn], data: w.b_dec },
-  }, { format: "pt" });
+  const tensors = Object.entries(saeShapes(sae.cfg)).map(([name, shape]) => [
+    name,
+    { shape, data: w[name] },
+  ]);
+  await writeSafetensors(`${dir}/${SAE_WEIGHTS_FILE}`, Object.fromEntries(tensors), {
+    format: "pt",
+  });
   await writeJsonAtomic(`${dir}/${SAE_CFG_FILE}`, saeCfgJson(sae, cfgExtra));
 }
 
@@ -319,14 +322,8 @@ export async function loadSae(
     throw new Error(`Cannot read "${cfgPath}": ${(e as Error).message}`);
   }
   const { tensors } = await readSafetensors(weightsPath);
-  const expected: Record<string, number[]> = {
-    W_enc: [cfg.dIn, cfg.dSae],
-    b_enc: [cfg.dSae],
-    W_dec: [cfg.dSae, cfg.dIn],
-    b_dec: [cfg.dIn],
-  };
   const arrays: Record<string, Float32Array> = {};
-  for (const [name, shape] of Object.entries(expected)) {
+  for (const [name, shape] of Object.entries(saeShapes(cfg))) {
     const t = tensors[name];
     if (!t) throw new Error(`Cannot read "${weightsPath}": tensor "${name}" is missing`);
     if (t.shape.join(",") !== shape.join(",") || !(t.data instanceof Float32Array)) {

@@ -39,6 +39,7 @@ import {
   createSae,
   disposeSae,
   fromArrays,
+  positiveInt,
   type Sae,
   type SaeArchitecture,
   saeParams,
@@ -53,6 +54,7 @@ import {
   saeGrads,
   type SaeGradsFn,
 } from "./grads.ts";
+import { fractionVarianceExplained, totalVarianceTensor } from "./heldout_eval.ts";
 import { Reservoir, type ReservoirState } from "./reservoir.ts";
 import { Rng, type RngState } from "../run/mod.ts";
 import {
@@ -134,17 +136,11 @@ export class SweepTrainer {
   #needsReservoir: boolean;
 
   constructor(configs: SaeTrainConfig[], opts: SweepOptions) {
-    const posInt = (what: string, v: unknown) => {
-      if (!Number.isInteger(v) || (v as number) < 1) {
-        throw new Error(`${what} "${v}" must be a positive integer`);
-      }
-      return v as number;
-    };
-    this.dIn = posInt("SAE d_in", opts.dIn);
-    this.microBatch = posInt("microBatch", opts.microBatch ?? 2048);
-    this.logEvery = posInt("logEvery", opts.logEvery ?? 100);
-    this.resampleInputs = posInt("resampleInputs", opts.resampleInputs ?? 4096);
-    this.medianSample = posInt("medianSample", opts.medianSample ?? 4096);
+    this.dIn = positiveInt("SAE d_in", opts.dIn);
+    this.microBatch = positiveInt("microBatch", opts.microBatch ?? 2048);
+    this.logEvery = positiveInt("logEvery", opts.logEvery ?? 100);
+    this.resampleInputs = positiveInt("resampleInputs", opts.resampleInputs ?? 4096);
+    this.medianSample = positiveInt("medianSample", opts.medianSample ?? 4096);
     if (opts.bDecInit && opts.bDecInit.length !== this.dIn) {
       throw new Error(`bDecInit length ${opts.bDecInit.length} does not match d_in ${this.dIn}`);
     }
@@ -236,7 +232,7 @@ export class SweepTrainer {
             tokens: this.tokens,
             loss,
             mse,
-            fve: v > 0 ? 1 - (mse * B) / v : NaN,
+            fve: fractionVarianceExplained(mse * B, v),
             l1,
             l0,
             deadFraction: this.#deadList(slot, step).length / slot.cfg.dSae,
@@ -424,8 +420,4 @@ export class SweepTrainer {
       slot.lastFiredF.dispose();
     }
   }
-}
-
-function totalVarianceTensor(xBD: tf.Tensor2D): tf.Scalar {
-  return tf.tidy(() => tf.sum(tf.square(tf.sub(xBD, tf.mean(xBD, 0, true)))) as tf.Scalar);
 }
