@@ -163,8 +163,8 @@ function unitRows(rows: number, cols: number, draw: () => number): Float32Array 
 /** An SAE from flat row-major arrays keyed by SAELens names (copied into new variables). */
 export function fromArrays(cfg: SaeConfig, w: Record<string, Float32Array>): Sae {
   validateSaeConfig(cfg);
-  const { dIn, dSae } = cfg;
-  for (const [name, shape] of Object.entries(saeShapes(cfg))) {
+  const shapes = saeShapes(cfg);
+  for (const [name, shape] of Object.entries(shapes)) {
     const size = shape.reduce((a, b) => a * b, 1);
     if (!w[name] || w[name].length !== size) {
       throw new Error(
@@ -175,9 +175,9 @@ export function fromArrays(cfg: SaeConfig, w: Record<string, Float32Array>): Sae
   // tidy disposes the temporary tensors (a variable shares their data but not their handle).
   return tf.tidy(() => ({
     cfg: { ...cfg },
-    wEncDF: tf.variable(tf.tensor2d(w.W_enc, [dIn, dSae])),
+    wEncDF: tf.variable(tf.tensor2d(w.W_enc, shapes.W_enc as [number, number])),
     bEncF: tf.variable(tf.tensor1d(w.b_enc)),
-    wDecFD: tf.variable(tf.tensor2d(w.W_dec, [dSae, dIn])),
+    wDecFD: tf.variable(tf.tensor2d(w.W_dec, shapes.W_dec as [number, number])),
     bDecD: tf.variable(tf.tensor1d(w.b_dec)),
   }));
 }
@@ -293,13 +293,11 @@ export async function saveSae(
   cfgExtra: Record<string, unknown> = {},
 ): Promise<void> {
   const w = await toArrays(sae);
-  const tensors = Object.entries(saeShapes(sae.cfg)).map(([name, shape]) => [
-    name,
-    { shape, data: w[name] },
-  ]);
-  await writeSafetensors(`${dir}/${SAE_WEIGHTS_FILE}`, Object.fromEntries(tensors), {
-    format: "pt",
-  });
+  const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
+  for (const [name, shape] of Object.entries(saeShapes(sae.cfg))) {
+    tensors[name] = { shape, data: w[name] };
+  }
+  await writeSafetensors(`${dir}/${SAE_WEIGHTS_FILE}`, tensors, { format: "pt" });
   await writeJsonAtomic(`${dir}/${SAE_CFG_FILE}`, saeCfgJson(sae, cfgExtra));
 }
 
