@@ -56,22 +56,31 @@ const SYMBOLS = {
 
 type BlasLib = Deno.DynamicLibrary<typeof SYMBOLS>;
 
-/** Raw pointer-level GEMM, row-major: C = alpha op(A) op(B) + beta C, op(X) = X or Xᵀ. */
-export type SgemmPtr = (
+/**
+ * GEMM, row-major: C = alpha op(A) op(B) + beta C, op(X) = X or Xᵀ, with A, B and C held as `M`
+ * (raw pointers or Float32Arrays) and lda, ldb, ldc their row strides.
+ */
+export type Gemm<M> = (
   transA: boolean,
   transB: boolean,
   m: number,
   n: number,
   k: number,
   alpha: number,
-  a: Deno.PointerValue,
+  a: M,
   lda: number,
-  b: Deno.PointerValue,
+  b: M,
   ldb: number,
   beta: number,
-  c: Deno.PointerValue,
+  c: M,
   ldc: number,
 ) => void;
+
+/** Raw pointer-level GEMM: no checks at all, a wrong size reads or writes outside the buffers. */
+export type SgemmPtr = Gemm<Deno.PointerValue>;
+
+/** GEMM on Float32Arrays, with the sizes checked against the arrays' lengths. */
+export type Sgemm = Gemm<Float32Array>;
 
 /** A loaded BLAS library. */
 export interface Blas {
@@ -84,21 +93,7 @@ export interface Blas {
   /** GEMM on raw pointers: no checks at all, a wrong size reads or writes outside the buffers. */
   sgemmPtr: SgemmPtr;
   /** GEMM on Float32Arrays, row-major, with the sizes checked against the arrays' lengths. */
-  sgemm(
-    transA: boolean,
-    transB: boolean,
-    m: number,
-    n: number,
-    k: number,
-    alpha: number,
-    a: Float32Array,
-    lda: number,
-    b: Float32Array,
-    ldb: number,
-    beta: number,
-    c: Float32Array,
-    ldc: number,
-  ): void;
+  sgemm: Sgemm;
   /** Sets OpenBLAS's thread count; returns false where the library has no such call. */
   setThreads(n: number): boolean;
   /** OpenBLAS's thread count, or null where unknown. */
@@ -341,27 +336,10 @@ export function loadedBlas(): Blas | null {
 }
 
 /** GEMM on Float32Arrays with the default library (loadBlas()); throws when there is none. */
-export function sgemm(
-  transA: boolean,
-  transB: boolean,
-  m: number,
-  n: number,
-  k: number,
-  alpha: number,
-  a: Float32Array,
-  lda: number,
-  b: Float32Array,
-  ldb: number,
-  beta: number,
-  c: Float32Array,
-  ldc: number,
-): void {
-  requireBlas().sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-}
+export const sgemm: Sgemm = (...args) => requireBlas().sgemm(...args);
 
 /** GEMM on raw pointers with the default library (loadBlas()); throws when there is none. */
-export const sgemmPtr: SgemmPtr = (ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) =>
-  requireBlas().sgemmPtr(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+export const sgemmPtr: SgemmPtr = (...args) => requireBlas().sgemmPtr(...args);
 
 function requireBlas(): Blas {
   const ready = loadedBlas();
