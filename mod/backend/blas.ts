@@ -24,6 +24,7 @@
  *
  * @module
  */
+import { errorText } from "../io/mod.ts";
 
 const ROW_MAJOR = 101;
 const NO_TRANS = 111;
@@ -168,10 +169,9 @@ function mayExist(path: string): boolean {
   }
 }
 
-function errorText(e: unknown): string {
-  const msg = e instanceof Error ? e.message : String(e);
-  // Deno repeats its own prefix ("Could not open library: Could not open library: ...").
-  return msg.split("\n")[0].replace(/^(Could not open library: )+/, "");
+/** Deno repeats its own prefix ("Could not open library: Could not open library: ..."). */
+function dlopenErrorText(e: unknown): string {
+  return errorText(e).replace(/^(Could not open library: )+/, "");
 }
 
 /** Opens one library; `requireOpenBlas` rejects a BLAS that is not OpenBLAS (libblas.so.3). */
@@ -182,7 +182,7 @@ function openOne(path: string, requireOpenBlas: boolean): BlasLoad {
   try {
     lib = Deno.dlopen(path, SYMBOLS);
   } catch (e) {
-    return { blas: null, reason: `cannot load "${path}": ${errorText(e)}` };
+    return { blas: null, reason: `cannot load "${path}": ${dlopenErrorText(e)}` };
   }
   const s = lib.symbols;
   const openblas = s.openblas_get_config !== null;

@@ -22,6 +22,7 @@ import * as tf from "@tensorflow/tfjs";
 // @ts-types="@tensorflow/tfjs-backend-wasm/dist/index.d.ts"
 import * as wasmPkg from "@tensorflow/tfjs-backend-wasm/dist/tf-backend-wasm.fesm.js";
 import { wasmWorkerCount, withThreadedInit } from "./wasm_threads.ts";
+import { errorText } from "../io/mod.ts";
 
 /** Where the binaries live, relative to this file (mod/backend/ is two levels below node_modules/). */
 export const WASM_DIST_URL = new URL(
@@ -113,12 +114,6 @@ async function withProcessHidden<T>(fn: () => Promise<T>): Promise<T> {
   } finally {
     g.process = saved;
   }
-}
-
-function errorText(e: unknown): string {
-  if (e instanceof Error) return e.message;
-  if (e && typeof e === "object" && "message" in e) return String(e.message);
-  return String(e);
 }
 
 /**

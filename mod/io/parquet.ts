@@ -15,6 +15,7 @@
 import * as arrow from "apache-arrow";
 import * as pq from "parquet-wasm";
 import { openAsBlob } from "node:fs";
+import { errorText } from "./errors.ts";
 import { writeFileAtomic } from "./fs.ts";
 
 export interface WriteOptions {
@@ -68,7 +69,7 @@ export function decodeParquet(bytes: Uint8Array, label = "Parquet data"): arrow.
   try {
     return arrow.tableFromIPC(pq.readParquet(bytes).intoIPCStream());
   } catch (e) {
-    throw new Error(`Cannot read ${label}: corrupt or truncated Parquet (${errText(e)})`);
+    throw new Error(`Cannot read ${label}: corrupt or truncated Parquet (${errorText(e)})`);
   }
 }
 
@@ -80,7 +81,7 @@ async function openFile(path: string): Promise<pq.ParquetFile> {
     if ((e as { code?: string }).code === "ENOENT" || e instanceof Deno.errors.NotFound) {
       throw new Error(`Cannot read "${path}": file does not exist`);
     }
-    throw new Error(`Cannot read "${path}": ${errText(e)}`);
+    throw new Error(`Cannot read "${path}": ${errorText(e)}`);
   }
   return await guarded(path, () => pq.ParquetFile.fromFile(blob));
 }
@@ -102,7 +103,7 @@ async function guarded<T>(path: string, fn: () => Promise<T> | T): Promise<T> {
     return await Promise.race([Promise.resolve().then(fn), trapped]);
   } catch (e) {
     if (e instanceof ReadError) throw e;
-    throw new Error(`Cannot read Parquet "${path}": corrupt or truncated (${errText(e)})`);
+    throw new Error(`Cannot read Parquet "${path}": corrupt or truncated (${errorText(e)})`);
   } finally {
     inFlight.delete(reject);
   }
@@ -268,13 +269,4 @@ export function fixedSizeListValues<T extends FlatArray>(
     pos += data.length * width;
   }
   return out;
-}
-
-function errText(e: unknown): string {
-  const msg = e instanceof WebAssembly.RuntimeError
-    ? `wasm trap: ${e.message}`
-    : e instanceof Error
-    ? e.message
-    : String(e);
-  return msg.split("\n")[0].slice(0, 300);
 }
