@@ -80,33 +80,63 @@ export function selectFeatures(
   }
 }
 
-function explanationsTable(
+/**
+ * explanations.parquet, with every column typed explicitly: a run whose explanations all failed
+ * still has an `explanation` column (all null), which Arrow's type inference would drop.
+ */
+export function explanationsTable(
   scores: FeatureScore[],
   explainer: string,
   simulator: string,
 ): arrow.Table {
-  return arrow.tableFromJSON(scores.map((s) => ({
-    feature: s.featureId,
-    explanation: s.explanation,
-    simulation_score: s.simulationScore,
-    simulation_null_reason: s.simulationNullReason,
-    detection_accuracy: s.detection?.accuracy ?? null,
-    detection_f1: s.detection?.f1 ?? null,
-    fuzzing_accuracy: s.fuzzing?.accuracy ?? null,
-    fuzzing_f1: s.fuzzing?.f1 ?? null,
-    explainer_model: explainer,
-    simulator_model: simulator,
-    error: s.errors.length > 0 ? s.errors.join("; ") : null,
-    prompt_tokens: s.promptTokens,
-    completion_tokens: s.completionTokens,
-    cached_requests: s.cachedRequests,
-    explain_contexts: s.counts?.explain ?? null,
-    simulation_contexts: s.counts?.simulation ?? null,
-    detection_activating: s.counts?.detectionActivating ?? null,
-    detection_silent: s.counts?.detectionSilent ?? null,
-    fuzzing_contexts: s.counts?.fuzzing ?? null,
-    dropped_same_sequence: s.counts?.droppedSameSequence ?? null,
-  })));
+  const str = (f: (s: FeatureScore) => string | null) =>
+    arrow.vectorFromArray(scores.map(f), new arrow.Utf8());
+  const num = (f: (s: FeatureScore) => number | null | undefined) =>
+    arrow.vectorFromArray(scores.map((s) => f(s) ?? null), new arrow.Float64());
+  const int = (f: (s: FeatureScore) => number | null | undefined) =>
+    arrow.vectorFromArray(scores.map((s) => f(s) ?? null), new arrow.Int32());
+  return new arrow.Table({
+    feature: int((s) => s.featureId),
+    explanation: str((s) => s.explanation),
+    simulation_score: num((s) => s.simulationScore),
+    simulation_null_reason: str((s) => s.simulationNullReason ?? null),
+    detection_accuracy: num((s) => s.detection?.accuracy),
+    detection_f1: num((s) => s.detection?.f1),
+    fuzzing_accuracy: num((s) => s.fuzzing?.accuracy),
+    fuzzing_f1: num((s) => s.fuzzing?.f1),
+    explainer_model: str(() => explainer),
+    simulator_model: str(() => simulator),
+    error: str((s) => (s.errors.length > 0 ? s.errors.join("; ") : null)),
+    prompt_tokens: int((s) => s.promptTokens),
+    completion_tokens: int((s) => s.completionTokens),
+    cached_requests: int((s) => s.cachedRequests),
+    explain_contexts: int((s) => s.counts?.explain),
+    simulation_contexts: int((s) => s.counts?.simulation),
+    detection_activating: int((s) => s.counts?.detectionActivating),
+    detection_silent: int((s) => s.counts?.detectionSilent),
+    fuzzing_contexts: int((s) => s.counts?.fuzzing),
+    dropped_same_sequence: int((s) => s.counts?.droppedSameSequence),
+  });
+}
+
+/**
+ * Fails before any work when this process may not reach the endpoint's host: fetch would only
+ * say "Connection error." for each request.
+ */
+export function checkHostAllowed(baseURL: string): void {
+  let url: URL;
+  try {
+    url = new URL(baseURL);
+  } catch {
+    throw new Error(`OpenAI base URL "${baseURL}" is not a valid URL`);
+  }
+  const state = Deno.permissions.querySync({ name: "net", host: url.host }).state;
+  if (state !== "granted") {
+    throw new Error(
+      `Cannot reach "${baseURL}": host "${url.hostname}" is not among the hosts this task may ` +
+        `reach; add it to --allow-net of the autointerp task in deno.json`,
+    );
+  }
 }
 
 function envVar(name: string): string | undefined {
@@ -129,6 +159,7 @@ export async function run(
   await runUpstream("autointerp", cfg);
   const ai = cfg.autointerp;
   const baseURL = opts.baseURL ?? envVar("OPENAI_BASE_URL") ?? ai.baseURL;
+  checkHostAllowed(baseURL);
   const paths = runPaths(cfg);
   const saeRoot = paths.saeRoot;
   const dirs = ai.sizes.map((n) => paths.saeDir(n));
@@ -163,6 +194,9 @@ export async function run(
       };
       const stats: Record<string, unknown>[] = [];
       let failedAll = 0, total = 0, firstError = "";
+      // Written only once every SAE is done and something was explained: a failed run (a wrong
+      // host, key or model) leaves the earlier explanations.parquet files as they were.
+      const tables: [string, arrow.Table][] = [];
       for (const dir of dirs) {
         const fs = await readParquet(join(dir, SAE_FILES.featureStats), {
           columns: ["density", "max_activation"],
@@ -187,10 +221,10 @@ export async function run(
           ...scoreOpts,
           featureConcurrency: ai.concurrency,
         }, simulator);
-        await writeParquet(
+        tables.push([
           join(dir, SAE_FILES.explanations),
           explanationsTable(scores, ai.explainerModel, ai.simulatorModel),
-        );
+        ]);
         const spent = scores.reduce(
           (a, s) => [a[0] + s.promptTokens, a[1] + s.completionTokens, a[2] + s.cachedRequests],
           [0, 0, 0],
@@ -231,8 +265,12 @@ export async function run(
       }
       // Nothing could be explained (a wrong host, key or model): fail, so the stage is not marked done.
       if (total > 0 && failedAll === total) {
-        throw new Error(`Autointerp: every feature failed; the first error: ${firstError}`);
+        throw new Error(
+          `Autointerp: every feature failed, so no explanations.parquet was rewritten; the first ` +
+            `error: ${firstError}`,
+        );
       }
+      for (const [path, table] of tables) await writeParquet(path, table);
       return { stats };
     },
   });
