@@ -10,7 +10,7 @@
 import type { RunConfig, SourceSpec } from "./config_types.ts";
 
 /** The paper's appendix: share of rows per source, in percent. */
-const PAPER_SHARES = {
+export const PAPER_SHARES = {
   c4: 70.42,
   wiki_en: 14.08,
   wiki_fr: 3.52,
