@@ -11,7 +11,8 @@
  *   line, and the next tokenize rebuilds it;
  * - a failed autointerp run keeps the earlier explanations.parquet; a host not allowed says where
  *   to allow it;
- * - a second copy of a stage on a locked run says who holds it; a dead holder's lock is taken over.
+ * - a second copy of a stage on a locked run says who holds it; a dead holder's lock is taken over;
+ * - a symlink planted under results/ is not followed; binary and invalid UTF-8 sources are counted.
  *
  *   deno test -A tests/faults_test.ts
  *
@@ -20,7 +21,8 @@
 import * as arrow from "apache-arrow";
 import { join } from "node:path";
 import { assert, assertAllClose, assertEquals, assertMatch, assertRejects } from "./assert.ts";
-import { readParquet, readSafetensors, writeParquet } from "../mod/io/mod.ts";
+import { readParquet, readSafetensors, writeFileAtomic, writeParquet } from "../mod/io/mod.ts";
+import { newTextNotes, rowsFromBytes } from "../mod/corpus/mod.ts";
 import { readActivationShard } from "../mod/activations/mod.ts";
 import { readTokens } from "../mod/tokenize/mod.ts";
 import { lockRun, releaseRunLocks } from "../mod/run/mod.ts";
@@ -266,4 +268,32 @@ Deno.test("kills, damaged files and failed API runs leave every run whole (test 
     releaseRunLocks();
     await Deno.remove(root, { recursive: true });
   }
+});
+
+Deno.test("a write inside the project refuses a path through a symlink planted under results/", async () => {
+  const outside = await Deno.makeTempDir({ prefix: "rtd-outside-" });
+  const run = new URL(`../results/faults-${Deno.pid}`, import.meta.url).pathname;
+  try {
+    await Deno.mkdir(run, { recursive: true });
+    await Deno.symlink(outside, join(run, "sae"));
+    await assertRejects(
+      () => writeFileAtomic(join(run, "sae", "cfg.json"), "{}"),
+      /Refusing to write ".*cfg.json": ".*sae" is a symbolic link/,
+    );
+    assertEquals([...Deno.readDirSync(outside)].length, 0);
+  } finally {
+    await Deno.remove(run, { recursive: true });
+    await Deno.remove(outside, { recursive: true });
+  }
+});
+
+Deno.test("binary files and invalid UTF-8 in a files source are counted, not mixed in silently", async () => {
+  const notes = newTextNotes();
+  const opts = { textField: "text", maxChars: 1000, label: "x", notes };
+  assertEquals(await rowsFromBytes(new Uint8Array([80, 75, 3, 4, 0, 0, 1]), "a.txt", opts), []);
+  const bad = new Uint8Array([104, 105, 0xff, 0xfe, 32, 116, 104, 101, 114, 101]);
+  const rows = await rowsFromBytes(bad, "b.txt", opts);
+  assertEquals(rows.length, 1);
+  assertEquals(notes.binaryFiles, ["x"]);
+  assertEquals(notes.replacedDocs, 1);
 });
