@@ -71,6 +71,26 @@ Deno.test("tasks never import tasks (upstream runs go through the stage graph)",
   assertEquals(offenders, []);
 });
 
+Deno.test("a stage module (mod/<domain>/stage.ts) is imported by its own task only", async () => {
+  // A stage body reached from another stage's import graph would enter that stage's source hash.
+  const owner: Record<string, string> = {
+    "mod/sae/stage.ts": "tasks/sae.ts",
+  };
+  const offenders: string[] = [];
+  for (const top of ["mod", "tasks", "tests"]) {
+    for (const file of await sourceFilesUnder(join(PROJECT_ROOT, top))) {
+      const rel = relative(PROJECT_ROOT, file);
+      const text = await Deno.readTextFile(file);
+      for (const m of text.matchAll(/(?:from|import)\s*\(?\s*["']([^"']*\/stage\.ts)["']/g)) {
+        const target = relative(PROJECT_ROOT, join(file, "..", m[1]));
+        if (rel.startsWith("tests/")) continue; // tests may reach any module
+        if (owner[target] !== rel) offenders.push(`${rel} imports ${target}`);
+      }
+    }
+  }
+  assertEquals(offenders, []);
+});
+
 Deno.test("the stage graph names every stage task of deno.json, upstream before downstream", async () => {
   const denoJson = JSON.parse(await Deno.readTextFile(join(PROJECT_ROOT, "deno.json")));
   for (const [i, name] of STAGE_NAMES.entries()) {

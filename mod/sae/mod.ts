@@ -4,7 +4,9 @@
  * (resample.ts), the sweep trainer (trainer.ts, train_config.ts, checkpoint.ts, reservoir.ts)
  * and the held-out evaluation (heldout_eval.ts).
  *
- * This file is the only way into the folder from outside it.
+ * This file is the way into the folder from outside it; the one other entry is the sae stage's
+ * body (stage.ts), imported by tasks/sae.ts only and not re-exported here, so that it enters the
+ * sae stage's source hash and no other stage's.
  *
  * @module
  */
