@@ -3,7 +3,9 @@
  * (train.ts, adam.ts, checkpoint.ts), sampling (sample.ts) and its files (io.ts); transformer.ts
  * gathers the pure model API.
  *
- * This file is the only way into the folder from outside it.
+ * This file is the way into the folder from outside it; the one other entry is the train stage's
+ * body (stage.ts), imported by tasks/train.ts only and not re-exported here, so that it enters
+ * the train stage's source hash and not those of the stages that use the model.
  *
  * @module
  */
