@@ -76,9 +76,9 @@ npm ci --no-audit --no-fund || {
   exit 1
 }
 
-# The tensor stages' own look-up (mod/blas.ts), so this line says what they will find.
+# The tensor stages' own look-up (mod/backend/blas.ts), so this line says what they will find.
 node_modules/.bin/deno eval --quiet '
-  const { loadBlas } = await import("./mod/blas.ts");
+  const { loadBlas } = await import("./mod/backend/blas.ts");
   const r = loadBlas();
   console.log(r.blas
     ? `setup: native BLAS: ${r.blas.config.split(" ").slice(0, 2).join(" ")} (${r.blas.path}); matmuls run on it`
