@@ -26,15 +26,10 @@ import { newTextNotes, rowsFromBytes } from "../mod/corpus/mod.ts";
 import { readActivationShard } from "../mod/activations/mod.ts";
 import { readTokens } from "../mod/tokenize/mod.ts";
 import { lockRun, releaseRunLocks } from "../mod/run/mod.ts";
-import { copyTree, killWhen, runTask, taskCommand } from "./helpers.ts";
+import { copyTree, killWhen, runTask, taskCommand, TEST_PRESET_ARGS } from "./helpers.ts";
 
 const ARGS = [
-  "--preset",
-  "test",
-  "--set",
-  "dataDir=data",
-  "--set",
-  "resultsDir=results",
+  ...TEST_PRESET_ARGS,
   "--set",
   "sae.checkpointEvery=4",
 ];

@@ -20,6 +20,16 @@ export async function tempConfig(
   return { cfg, dir, cleanup: () => Deno.remove(dir, { recursive: true }) };
 }
 
+/** Task flags for the test preset with the run's folders relative to the task's working directory. */
+export const TEST_PRESET_ARGS = [
+  "--preset",
+  "test",
+  "--set",
+  "dataDir=data",
+  "--set",
+  "resultsDir=results",
+];
+
 export interface TaskOutput {
   code: number;
   stdout: string;

@@ -15,15 +15,10 @@ import { readActivationShard } from "../mod/activations/mod.ts";
 import { loadConfig } from "../mod/run/mod.ts";
 import { saeDirName, saeSlots } from "../mod/run/mod.ts";
 import { checkResampleSchedule } from "../tasks/sae.ts";
-import { copyTree, killWhen, runTask, taskCommand } from "./helpers.ts";
+import { copyTree, killWhen, runTask, taskCommand, TEST_PRESET_ARGS } from "./helpers.ts";
 
 const ARGS = [
-  "--preset",
-  "test",
-  "--set",
-  "dataDir=data",
-  "--set",
-  "resultsDir=results",
+  ...TEST_PRESET_ARGS,
   "--set",
   "sae.seeds=2",
   "--set",

@@ -3,15 +3,10 @@ import { readParquet } from "../mod/io/mod.ts";
 import { readSafetensors } from "../mod/io/mod.ts";
 import { PARAM_NAMES } from "../mod/transformer/mod.ts";
 import { batchIndices, unigramEntropy } from "../tasks/train.ts";
-import { copyTree, killWhen, runTask, taskCommand } from "./helpers.ts";
+import { copyTree, killWhen, runTask, taskCommand, TEST_PRESET_ARGS } from "./helpers.ts";
 
 const ARGS = [
-  "--preset",
-  "test",
-  "--set",
-  "dataDir=data",
-  "--set",
-  "resultsDir=results",
+  ...TEST_PRESET_ARGS,
   "--set",
   "train.steps=16",
   "--set",
