@@ -199,20 +199,10 @@ Deno.test("kills, damaged files and failed API runs leave every run whole (test 
       const before = await Deno.readFile(path);
       const env = { OPENAI_API_KEY: "none", OPENAI_BASE_URL: "http://127.0.0.1:9/v1" };
       const cmd = (flags: string[]) =>
-        new Deno.Command(Deno.execPath(), {
-          args: [
-            "run",
-            "--no-prompt",
-            ...flags,
-            new URL("../tasks/autointerp.ts", import.meta.url).pathname,
-            ...ARGS,
-            "--set",
-            "autointerp.maxRetries=0",
-          ],
+        taskCommand("autointerp", [...ARGS, "--set", "autointerp.maxRetries=0"], {
+          flags,
           cwd: a,
           env,
-          stdout: "piped",
-          stderr: "piped",
         }).output();
       const failed = await cmd([...ALL, "--allow-net=127.0.0.1"]);
       const stderr = new TextDecoder().decode(failed.stderr);

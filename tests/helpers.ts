@@ -42,12 +42,13 @@ const ROOT = fileURLToPath(new URL("..", import.meta.url));
 export function taskCommand(
   task: string,
   args: string[],
-  opts: { flags?: string[]; cwd?: string } = {},
+  opts: { flags?: string[]; cwd?: string; env?: Record<string, string> } = {},
 ): Deno.Command {
   const flags = opts.flags ?? ["--allow-read", "--allow-write"];
   return new Deno.Command(Deno.execPath(), {
     args: ["run", "--no-prompt", ...flags, `${ROOT}tasks/${task}.ts`, ...args],
     cwd: opts.cwd ?? ROOT,
+    ...(opts.env ? { env: opts.env } : {}),
     stdout: "piped",
     stderr: "piped",
   });

@@ -4,7 +4,7 @@
  */
 import { assert, assertEquals, assertMatch } from "./assert.ts";
 import { readParquet } from "../mod/io/mod.ts";
-import { runTask } from "./helpers.ts";
+import { runTask, taskCommand } from "./helpers.ts";
 import { fakeModel, startFakeOpenAI } from "./fake_openai_server.ts";
 
 const ARGS = ["--preset", "test", "--set", "dataDir=data", "--set", "resultsDir=results"];
@@ -133,20 +133,7 @@ Deno.test("features, steering, scaling and autointerp on the test preset", async
           ];
           const env = { OPENAI_API_KEY: SECRET, OPENAI_BASE_URL: server.baseURL };
           const cmd = (extra: string[]) =>
-            new Deno.Command(Deno.execPath(), {
-              args: [
-                "run",
-                "--no-prompt",
-                ...flags,
-                new URL("../tasks/autointerp.ts", import.meta.url).pathname,
-                ...ARGS,
-                ...extra,
-              ],
-              cwd: dir,
-              env,
-              stdout: "piped",
-              stderr: "piped",
-            }).output();
+            taskCommand("autointerp", [...ARGS, ...extra], { flags, cwd: dir, env }).output();
           const first = await cmd([]);
           const err = new TextDecoder().decode(first.stderr);
           assertEquals(first.code, 0, err);
