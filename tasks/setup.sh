@@ -19,46 +19,45 @@ cd "$(dirname "$0")/.."
 say() { echo "setup: $*"; }
 
 install_system() {
-  local sudo="" cmd=""
-  if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; fi
+  local sudo="" cmd="" manager="" may=0
+  if [ "$(id -u)" -eq 0 ]; then
+    may=1
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    sudo="sudo -n"
+    may=1
   fi
   if command -v apt-get >/dev/null 2>&1; then
     cmd="apt-get install -y -q --no-install-recommends libopenblas0-pthread chromium"
-    if [ "$(id -u)" -eq 0 ] || [ -n "$sudo" ]; then
+    if [ "$may" -eq 1 ]; then
       say "installing libopenblas0-pthread (native matmuls) and chromium (PNG plots) with apt-get"
       $sudo apt-get update -q >/dev/null 2>&1 || say "apt-get update failed; trying the install anyway"
       if DEBIAN_FRONTEND=noninteractive $sudo $cmd >/dev/null 2>&1; then return 0; fi
       say "apt-get install failed; trying each package alone"
-      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends \
-        libopenblas0-pthread >/dev/null 2>&1 || say "libopenblas0-pthread did not install"
-      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends \
-        chromium >/dev/null 2>&1 || say "chromium did not install"
+      for pkg in libopenblas0-pthread chromium; do
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends \
+          "$pkg" >/dev/null 2>&1 || say "$pkg did not install"
+      done
       return 0
     fi
     cmd="sudo apt-get update && sudo $cmd"
-  elif command -v dnf >/dev/null 2>&1; then
-    cmd="dnf install -y openblas-threads chromium"
-    if [ "$(id -u)" -eq 0 ] || [ -n "$sudo" ]; then
-      say "installing openblas-threads and chromium with dnf"
-      $sudo $cmd >/dev/null 2>&1 || say "dnf install failed"
-      return 0
-    fi
-    cmd="sudo $cmd"
-  elif command -v pacman >/dev/null 2>&1; then
-    cmd="pacman -S --needed --noconfirm openblas chromium"
-    if [ "$(id -u)" -eq 0 ] || [ -n "$sudo" ]; then
-      say "installing openblas and chromium with pacman"
-      $sudo $cmd >/dev/null 2>&1 || say "pacman install failed"
-      return 0
-    fi
-    cmd="sudo $cmd"
-  elif [ "$(uname -s)" = "Darwin" ]; then
-    say "macOS: matmuls use Apple's Accelerate, nothing to install; for PNG plots: brew install --cask chromium and set CHROMIUM_PATH"
-    return 0
   else
-    say "no apt-get, dnf or pacman here: install OpenBLAS and Chromium by hand for the fast path and PNG plots"
-    return 0
+    if command -v dnf >/dev/null 2>&1; then
+      manager=dnf cmd="dnf install -y openblas-threads chromium"
+    elif command -v pacman >/dev/null 2>&1; then
+      manager=pacman cmd="pacman -S --needed --noconfirm openblas chromium"
+    elif [ "$(uname -s)" = "Darwin" ]; then
+      say "macOS: matmuls use Apple's Accelerate, nothing to install; for PNG plots: brew install --cask chromium and set CHROMIUM_PATH"
+      return 0
+    else
+      say "no apt-get, dnf or pacman here: install OpenBLAS and Chromium by hand for the fast path and PNG plots"
+      return 0
+    fi
+    if [ "$may" -eq 1 ]; then
+      say "installing OpenBLAS and Chromium with $manager: $cmd"
+      $sudo $cmd >/dev/null 2>&1 || say "$manager install failed"
+      return 0
+    fi
+    cmd="sudo $cmd"
   fi
   say "not root and no password-less sudo: skipping the optional system libraries; to add them run"
   say "  $cmd"
