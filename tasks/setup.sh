@@ -83,6 +83,12 @@ node_modules/.bin/deno eval --quiet '
     ? `setup: native BLAS: ${r.blas.config.split(" ").slice(0, 2).join(" ")} (${r.blas.path}); matmuls run on it`
     : `setup: native BLAS: none (${r.reason}); the tensor stages run about 2x slower and say so at their start`);
 ' || say "could not check for a native BLAS"
+# The project's native kernels (the SAE step, Adam, the cross-entropy), built for this CPU.
+if bash tasks/build_native.sh; then
+  say "native kernels: built (mod/backend/native/build/librtd_native.so)"
+else
+  say "native kernels: not built; the tensor stages fall back to tfjs (slower) and say so"
+fi
 chromium=${CHROMIUM_PATH:-/usr/bin/chromium}
 if [ -x "$chromium" ]; then
   say "Chromium: $chromium (PNG plots, report screenshots)"

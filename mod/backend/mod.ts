@@ -9,6 +9,8 @@
  */
 export * from "./blas.ts";
 export * from "./blas_kernels.ts";
+export * from "./heap.ts";
+export * from "./native.ts";
 export * from "./init.ts";
 export * from "./simd.ts";
 export * from "./wasm.ts";

@@ -28,8 +28,13 @@ export type SaeArchitectureChoice = typeof SAE_ARCHITECTURE_CHOICES[number];
 export const SAE_INITS = ["independent", "parallel"] as const;
 export type SaeInit = typeof SAE_INITS[number];
 
-/** SAE gradient kernels: "auto" takes sparse gradients once fewer than 1% of features fire. */
-export const SAE_KERNELS = ["dense", "sparse", "auto"] as const;
+/**
+ * SAE step kernels: "native" (mod/sae/native_step.ts: sparse gradients and the update in native
+ * code, split over the cores, dense products on OpenBLAS while f is dense), "dense" and "sparse"
+ * (tfjs gradients; sparse host loops in WebAssembly SIMD), "auto": native where it can run (wasm
+ * backend, OpenBLAS, the built library), else dense with OpenBLAS, else sparse below 1% density.
+ */
+export const SAE_KERNELS = ["native", "dense", "sparse", "auto"] as const;
 export type SaeKernel = typeof SAE_KERNELS[number];
 
 /** How autointerp picks the features it explains. */

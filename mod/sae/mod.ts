@@ -17,6 +17,7 @@ export * from "./heldout_eval.ts";
 export * from "./resample.ts";
 export * from "./reservoir.ts";
 export * from "./sae.ts";
+export * from "./native_step.ts";
 export * from "./sparse.ts";
 export * from "./train_config.ts";
 export * from "./trainer.ts";

@@ -39,14 +39,15 @@ import {
   trainShardName,
   TRANSFORMER_FILES,
 } from "../run/mod.ts";
-import { type BackendInfo, initBackend } from "../backend/mod.ts";
+import { type BackendInfo, initBackend, NATIVE_FIX } from "../backend/mod.ts";
 import { exists, writeParquet } from "../io/mod.ts";
 import { ActivationStream, readActivationShard } from "../activations/mod.ts";
 import { type SaeStepMetrics, SweepTrainer } from "./trainer.ts";
 import { type SaeTrainConfig, slotSeed } from "./train_config.ts";
 import { loadSweepCheckpoint, sweepCheckpointPath, writeSweepCheckpoint } from "./checkpoint.ts";
 import { adaptiveSaeGrads, saeGradsSparse } from "./sparse.ts";
-import { saeGrads } from "./grads.ts";
+import { saeGrads, type SaeGradsFn } from "./grads.ts";
+import { type NativeSaeStep, nativeSaeStep } from "./native_step.ts";
 import { saveSae } from "./sae.ts";
 import { evaluateSae } from "./heldout_eval.ts";
 
@@ -141,6 +142,8 @@ interface Sweep {
   stream: ActivationStream;
   steps: number;
   trainer: SweepTrainer;
+  /** The native step the trainer runs on, when it does (disposed after training). */
+  nativeStep?: NativeSaeStep;
   slots: SaeSlot[];
   /** The checkpoint's key: a checkpoint is reused only for the same config and activations. */
   key: string;
@@ -222,13 +225,7 @@ async function prepareSweep(
   if (new Set(seeds).size !== seeds.length) {
     throw new Error(`Config key "seed" ${cfg.seed} gives two SAEs the same derived seed`);
   }
-  // "auto": with matmuls on a native BLAS the dense gradients beat the sparse host loops at
-  // every L0 measured (tests/bench/compare.ts); on XNNPACK the sparse ones win below ~1% density.
-  const gradsFn = s.kernel === "dense" || (s.kernel === "auto" && backend.blas)
-    ? saeGrads
-    : s.kernel === "sparse"
-    ? saeGradsSparse
-    : adaptiveSaeGrads();
+  const { gradsFn, nativeStep } = chooseKernel(s.kernel, backend);
   const trainer = new SweepTrainer(trainConfigs(cfg, p.slots), {
     dIn,
     microBatch: s.microBatch,
@@ -236,6 +233,7 @@ async function prepareSweep(
     resampleInputs: s.resampleInputs,
     seed: cfg.seed,
     gradsFn,
+    nativeStep,
   });
   const rows: Record<string, Row[]> = Object.fromEntries(
     trainer.slots.map((sl) => [sl.name, []]),
@@ -248,10 +246,40 @@ async function prepareSweep(
     stream,
     steps,
     trainer,
+    nativeStep,
     slots: p.slots,
     key: opts.key,
     rows,
   };
+}
+
+/**
+ * The SAE step's kernels for `sae.kernel` (see SAE_KERNELS), with one log line saying which.
+ * "auto": the native step where it can run; else, with matmuls on a native BLAS, the dense tfjs
+ * gradients (they beat the WebAssembly host loops at every L0 measured); on XNNPACK the sparse
+ * ones below ~1% density.
+ */
+function chooseKernel(
+  kernel: RunConfig["sae"]["kernel"],
+  backend: BackendInfo,
+): { gradsFn: SaeGradsFn; nativeStep?: NativeSaeStep } {
+  if (kernel === "native" || kernel === "auto") {
+    const r = nativeSaeStep({ threads: backend.threads });
+    if (r.step) {
+      log(
+        `sae: step on the native kernels (${backend.threads} threads; encoder on ${backend.blas})`,
+      );
+      return { gradsFn: saeGrads, nativeStep: r.step };
+    }
+    if (kernel === "native") {
+      throw new Error(
+        `sae.kernel=native cannot run: ${r.reason}; fix: bash tasks/setup.sh, or --set sae.kernel=auto`,
+      );
+    }
+    log(`sae: native kernels unavailable (${r.reason}); fix: ${NATIVE_FIX}`);
+  }
+  if (kernel === "dense" || (kernel === "auto" && backend.blas)) return { gradsFn: saeGrads };
+  return { gradsFn: kernel === "sparse" ? saeGradsSparse : adaptiveSaeGrads() };
 }
 
 /**
@@ -405,6 +433,7 @@ async function evaluateAndWrite(sweep: Sweep, p: SaeStagePaths) {
     );
   }
   trainer.dispose();
+  sweep.nativeStep?.dispose();
   await writeParquet(p.summary, summaryTable(summary));
   await Deno.remove(p.ckptDir, { recursive: true }).catch(() => {});
   return { steps: sweep.steps, heldoutTokens: nHeld, backend: sweep.backend.name, summary };

@@ -15,6 +15,7 @@
  */
 import { SAE_INITS, type SaeInit } from "../run/mod.ts";
 import type { SaeArchitecture } from "./sae.ts";
+import type { NativeSaeStep } from "./native_step.ts";
 import type { SaeGradsFn } from "./grads.ts";
 
 export interface SaeTrainConfig {
@@ -54,6 +55,11 @@ export interface SweepOptions {
   seed?: number;
   /** Replacement for saeGrads (e.g. a sparse-aware kernel). */
   gradsFn?: SaeGradsFn;
+  /**
+   * The native step (mod/sae/native_step.ts): gradients and update in native kernels. Takes
+   * precedence over gradsFn. The trainer does not own it (the caller disposes it).
+   */
+  nativeStep?: NativeSaeStep;
 }
 
 /** A config with every default filled in. */

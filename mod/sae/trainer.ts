@@ -54,6 +54,7 @@ import {
   saeGrads,
   type SaeGradsFn,
 } from "./grads.ts";
+import type { NativeSaeStep } from "./native_step.ts";
 import { fractionVarianceExplained, totalVarianceTensor } from "./heldout_eval.ts";
 import { Reservoir, type ReservoirState } from "./reservoir.ts";
 import { Rng, type RngState } from "../run/mod.ts";
@@ -132,6 +133,7 @@ export class SweepTrainer {
   #initialised = false;
   #bDecInit?: Float32Array;
   #gradsFn: SaeGradsFn;
+  #native?: NativeSaeStep;
   #reservoir: Reservoir;
   #needsReservoir: boolean;
 
@@ -146,6 +148,7 @@ export class SweepTrainer {
     }
     this.#bDecInit = opts.bDecInit;
     this.#gradsFn = opts.gradsFn ?? saeGrads;
+    this.#native = opts.nativeStep;
     if (configs.length === 0) throw new Error("SweepTrainer needs at least one SAE config");
     const seed = opts.seed ?? 0;
     this.#reservoir = new Reservoir(this.resampleInputs, this.dIn, seed + 0x7e5e);
@@ -213,7 +216,9 @@ export class SweepTrainer {
       for (const slot of this.slots) {
         // wasm and cpu run kernels as they are called, so wall time per SAE is meaningful there.
         const t0 = performance.now();
-        const parts = this.#trainOne(slot, micros, B, step, logging);
+        const parts = this.#native
+          ? this.#trainOneNative(this.#native, slot, micros, B, step, logging)
+          : this.#trainOne(slot, micros, B, step, logging);
         slot.seconds += (performance.now() - t0) / 1000;
         slot.rowsTimed += B;
         this.#checkNextWindow(slot, step);
@@ -301,6 +306,29 @@ export class SweepTrainer {
     if (logging) return [loss, mse, l1, l0] as tf.Scalar[];
     tf.dispose([loss, mse, l1, l0]);
     return null;
+  }
+
+  /** #trainOne on the native kernels: the same math, in place in the wasm heap. */
+  #trainOneNative(
+    native: NativeSaeStep,
+    slot: Slot,
+    micros: tf.Tensor2D[],
+    B: number,
+    step: number,
+    logging: boolean,
+  ): tf.Scalar[] | null {
+    const { sae } = slot;
+    let sse = 0, l1 = 0, nnz = 0;
+    micros.forEach((xMD, i) => {
+      const r = native.grads(sae, xMD, B, i === 0);
+      sse += r.sse;
+      l1 += r.l1;
+      nnz += r.nnz;
+    });
+    native.update(sae, slot.adam, lrAt(step, slot.cfg), step, slot.lastFiredF);
+    if (!logging) return null;
+    const lambda = sae.cfg.l1Coefficient;
+    return [(sse + lambda * l1) / B, sse / B, l1 / B, nnz / B].map((v) => tf.scalar(v));
   }
 
   #deadList(slot: Slot, step: number): number[] {

@@ -62,10 +62,8 @@ export class Adam {
    * this step (schedules).
    */
   step(grads: Record<string, tf.Tensor>, lr = this.lr): void {
-    this.t += 1;
     const { beta1, beta2, eps } = this;
-    // Bias corrections folded into the step size, as in the Adam paper's "efficient" form.
-    const stepSize = lr * Math.sqrt(1 - beta2 ** this.t) / (1 - beta1 ** this.t);
+    const stepSize = this.nextStepSize(lr);
     tf.tidy(() => {
       for (const [name, g] of Object.entries(grads)) {
         const p = this.params[name];
@@ -82,6 +80,15 @@ export class Adam {
         p.assign(pNew);
       }
     });
+  }
+
+  /**
+   * Advances t by one and returns the step size at `lr`: the bias corrections folded in, as in the
+   * Adam paper's "efficient" form. For native kernels that apply the update themselves.
+   */
+  nextStepSize(lr = this.lr): number {
+    this.t += 1;
+    return lr * Math.sqrt(1 - this.beta2 ** this.t) / (1 - this.beta1 ** this.t);
   }
 
   /**

@@ -23,7 +23,8 @@ import { encode } from "../../mod/sae/mod.ts";
 import { Rng } from "../../mod/run/mod.ts";
 import { adaptiveSaeGrads } from "../../mod/sae/mod.ts";
 import { SweepTrainer } from "../../mod/sae/mod.ts";
-import type { SaeGradsFn } from "../../mod/sae/mod.ts";
+import type { NativeSaeStep, SaeGradsFn } from "../../mod/sae/mod.ts";
+import { nativeSaeStep } from "../../mod/sae/mod.ts";
 import { arg, setUpBackend } from "./args.ts";
 
 const D = 512;
@@ -35,11 +36,23 @@ export function activations(rows: number, seed: number): tf.Tensor2D {
   return tf.tensor2d(x, [rows, D]);
 }
 
-function makeTrainer(features: number, micro: number, gradsFn?: SaeGradsFn): SweepTrainer {
+function makeTrainer(
+  features: number,
+  micro: number,
+  gradsFn?: SaeGradsFn,
+  nativeStep?: NativeSaeStep,
+): SweepTrainer {
   return new SweepTrainer(
     [{ dSae: features, l1Coefficient: 5, lr: 1e-4, resampleSteps: [] }],
-    { dIn: D, microBatch: micro, logEvery: 1_000_000, medianSample: 1024, gradsFn },
+    { dIn: D, microBatch: micro, logEvery: 1_000_000, medianSample: 1024, gradsFn, nativeStep },
   );
+}
+
+/** The native step (mod/sae/native_step.ts), or an error saying why it cannot run. */
+export function nativeStepOrThrow(denseAbove?: number): NativeSaeStep {
+  const r = nativeSaeStep({ threads: navigator.hardwareConcurrency || 1, denseAbove });
+  if (!r.step) throw new Error(`native SAE step unavailable: ${r.reason}`);
+  return r.step;
 }
 
 /** Shifts b_enc by one constant so that the mean number of positive pre-activations is `l0`. */
@@ -62,6 +75,8 @@ export interface Result {
   secondsPerStep: number;
   tokensPerSecond: number;
   kernels: [string, number][];
+  /** Native runs: seconds per step in each phase of the native kernels. */
+  phases?: Record<string, number>;
 }
 
 export async function measure(
@@ -69,24 +84,35 @@ export async function measure(
   batch: number,
   micro: number,
   steps: number,
-  opts: { profile: boolean; sparseL0?: number },
+  opts: { profile: boolean; sparseL0?: number; native?: boolean; denseAbove?: number },
 ): Promise<Result> {
   const sparse = opts.sparseL0 !== undefined;
-  const trainer = makeTrainer(features, micro, sparse ? adaptiveSaeGrads(1) : undefined);
+  const native = opts.native ? nativeStepOrThrow(opts.denseAbove) : undefined;
+  const trainer = makeTrainer(
+    features,
+    micro,
+    sparse && !native ? adaptiveSaeGrads(1) : undefined,
+    native,
+  );
   const xBD = activations(batch, features);
   await trainer.step(xBD); // warm-up: geometric median, kernel set-up, wasm heap growth
   if (sparse) {
     setL0(trainer, xBD, opts.sparseL0!);
     await trainer.step(xBD);
   }
+  native?.timings(); // reset
   const times: number[] = [];
   for (let s = 0; s < steps; s++) {
     const t0 = performance.now();
     await trainer.step(xBD);
-    await trainer.slots[0].sae.wDecFD.data(); // sync point: the step's last write
+    // Sync point: the step's last write (a small read; on wasm and cpu kernels are synchronous).
+    await trainer.slots[0].lastFiredF.data();
     times.push((performance.now() - t0) / 1000);
   }
   const secondsPerStep = times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
+  const phases = native
+    ? Object.fromEntries(Object.entries(native.timings()).map(([k, v]) => [k, v / steps]))
+    : undefined;
   let kernels: [string, number][] = [];
   if (opts.profile) {
     const info = await tf.profile(async () => {
@@ -106,7 +132,8 @@ export async function measure(
   f.dispose();
   xBD.dispose();
   trainer.dispose();
-  return { features, l0, secondsPerStep, tokensPerSecond: batch / secondsPerStep, kernels };
+  native?.dispose();
+  return { features, l0, secondsPerStep, tokensPerSecond: batch / secondsPerStep, kernels, phases };
 }
 
 async function main(): Promise<void> {
@@ -117,6 +144,7 @@ async function main(): Promise<void> {
   const micro = Number(arg("micro", "2048"));
   const profile = !Deno.args.includes("--no-profile");
   const sparseL0 = arg("sparse-l0", "32,128").split(",").filter((v) => v !== "").map(Number);
+  const nativeL0 = arg("native-l0", "32,64,128").split(",").filter((v) => v !== "").map(Number);
   console.error(
     `SAE training, d_in ${D}, batch ${batch} in micro-batches of ${micro}, ReLU + Adam, ` +
       `backend ${backend}, median of ${steps} steps`,
@@ -133,6 +161,21 @@ async function main(): Promise<void> {
       console.log(`  kernel time in one profiled step: ${total.toFixed(2)} s`);
       for (const [name, t] of r.kernels.slice(0, 14)) {
         console.log(`    ${(100 * t / total).toFixed(1).padStart(5)}%  ${t.toFixed(3)} s  ${name}`);
+      }
+    }
+    for (const l0 of nativeL0) {
+      const r = await measure(f, batch, micro, steps, {
+        profile: false,
+        sparseL0: l0,
+        native: true,
+      });
+      console.log(
+        `F ${String(f).padStart(6)} native, L0 ${r.l0.toFixed(0)}: ` +
+          `${r.secondsPerStep.toFixed(3)} s/step, ` +
+          `${Math.round(r.tokensPerSecond).toLocaleString("en-US")} tokens/s`,
+      );
+      for (const [phase, t] of Object.entries(r.phases ?? {})) {
+        if (t > 0) console.log(`    ${t.toFixed(3)} s  ${phase}`);
       }
     }
     for (const l0 of sparseL0) {
@@ -160,7 +203,7 @@ if (import.meta.main) {
       await trainer.step(xBD);
       b.start();
       await trainer.step(xBD);
-      await trainer.slots[0].sae.wDecFD.data();
+      await trainer.slots[0].lastFiredF.data();
       b.end();
       xBD.dispose();
       trainer.dispose();

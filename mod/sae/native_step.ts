@@ -1,0 +1,197 @@
+/**
+ * The SAE training step on the project's native kernels (mod/backend/native/sae_step.c): the
+ * gradients of each micro-batch and the whole update (decoder-row projection, Adam, row
+ * renormalisation, "last fired" bookkeeping) run on pointers into the wasm heap, split over the
+ * cores, with the encoder's product on OpenBLAS. Same math as saeGrads + Adam.step +
+ * normaliseRows in mod/sae/trainer.ts (tests/native_sae_test.ts compares them).
+ *
+ *   const native = nativeSaeStep({ threads: 2 });    // null + reason where it cannot run
+ *   const trainer = new SweepTrainer(configs, { dIn, nativeStep: native.step });
+ *
+ * It needs the wasm backend, OpenBLAS enabled on it (mod/backend/blas_kernels.ts) and the built
+ * library (mod/backend/native.ts). The parameters, the Adam moments and the "last fired" steps stay
+ * tfjs variables, written in place (each is first given data of its own, see ownData).
+ *
+ * Path per micro-batch: sparse (work ∝ the nonzeros of f) while at most `denseAbove` of f's
+ * entries are nonzero, else the dense products on BLAS (a fresh SAE fires on about half its
+ * features). The default crossover is measured by tests/bench/sae_bench.ts.
+ *
+ * Shape key: M micro-batch rows, D input width, F features.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs";
+import {
+  blasStatus,
+  heapPointer,
+  loadNative,
+  type Native,
+  ownData,
+  wasmBackend,
+} from "../backend/mod.ts";
+import type { Adam } from "../transformer/mod.ts";
+import { checkInput, type Sae } from "./sae.ts";
+
+/** Share of nonzero f entries above which a micro-batch takes the dense path (measured). */
+export const DEFAULT_DENSE_ABOVE = 0.05;
+
+/** The phases rtd_sae_timings reports, in its order. */
+export const NATIVE_PHASES = [
+  "encoder product (BLAS)",
+  "ReLU/TopK + sparse rows",
+  "decoder forward + d/d pre (rows)",
+  "sort by feature",
+  "W_dec, W_enc, b_enc gradients (features)",
+  "dense path (4 products on BLAS)",
+  "update (projection, Adam, renormalise)",
+] as const;
+
+export interface NativeStepOptions {
+  threads: number;
+  /** See DEFAULT_DENSE_ABOVE; 1: always sparse, 0: always dense. */
+  denseAbove?: number;
+}
+
+/** Loss parts of one micro-batch, as sums over its rows. */
+export interface NativeGradSums {
+  sse: number;
+  l1: number;
+  nnz: number;
+  dense: boolean;
+}
+
+export class NativeSaeStep {
+  readonly threads: number;
+  readonly denseAbove: number;
+  /** Micro-batches that took the dense path, and all of them. */
+  denseCalls = 0;
+  calls = 0;
+  #native: Native;
+  #ws: Deno.PointerValue;
+  #out = new Float64Array(4);
+
+  constructor(native: Native, opts: NativeStepOptions) {
+    this.#native = native;
+    this.threads = opts.threads;
+    this.denseAbove = opts.denseAbove ?? DEFAULT_DENSE_ABOVE;
+    this.#ws = native.symbols.rtd_ws_new();
+    if (this.#ws === null) throw new Error("native SAE step: out of memory");
+  }
+
+  /** Adds one micro-batch's gradients (divided by normBatch) to the accumulators. */
+  grads(sae: Sae, xMD: tf.Tensor2D, normBatch: number, first: boolean): NativeGradSums {
+    checkInput(sae, xMD);
+    const { dIn: D, dSae: F, l1Coefficient: lambda, architecture, k } = sae.cfg;
+    const topK = architecture === "topk" ? k ?? 0 : 0;
+    const rc = this.#native.symbols.rtd_sae_grads(
+      this.#ws,
+      this.threads,
+      xMD.shape[0],
+      D,
+      F,
+      topK,
+      normBatch,
+      lambda,
+      first ? 1 : 0,
+      heapPointer(xMD, "SAE input"),
+      heapPointer(sae.wEncDF, "W_enc"),
+      heapPointer(sae.bEncF, "b_enc"),
+      heapPointer(sae.wDecFD, "W_dec"),
+      heapPointer(sae.bDecD, "b_dec"),
+      this.denseAbove,
+      this.#out,
+    );
+    check(rc, "gradients");
+    const [sse, l1, nnz, dense] = this.#out;
+    this.calls++;
+    if (dense) this.denseCalls++;
+    return { sse, l1, nnz, dense: dense === 1 };
+  }
+
+  /**
+   * The update from the accumulated gradients: Adam at `lr` (adam.t advances by one, as in
+   * Adam.step), decoder rows renormalised, lastFiredF[i] = step where feature i fired.
+   */
+  update(sae: Sae, adam: Adam, lr: number, step: number, lastFiredF: tf.Variable): void {
+    const { dIn: D, dSae: F } = sae.cfg;
+    const names = ["W_enc", "b_enc", "W_dec", "b_dec"] as const;
+    const vars = [
+      sae.wEncDF,
+      sae.bEncF,
+      sae.wDecFD,
+      sae.bDecD,
+      ...names.flatMap((n) => [adam.m[n], adam.v[n]]),
+      lastFiredF,
+    ];
+    for (const v of vars) ownData(v); // may allocate: before any pointer is taken
+    const p = vars.map((v) => heapPointer(v, v.name));
+    const stepSize = adam.nextStepSize(lr);
+    const rc = this.#native.symbols.rtd_sae_update(
+      this.#ws,
+      this.threads,
+      D,
+      F,
+      p[0],
+      p[1],
+      p[2],
+      p[3],
+      p[4],
+      p[5],
+      p[6],
+      p[7],
+      p[8],
+      p[9],
+      p[10],
+      p[11],
+      stepSize,
+      adam.beta1,
+      adam.beta2,
+      adam.eps,
+      step,
+      p[12],
+    );
+    check(rc, "update");
+  }
+
+  /** Seconds per phase of the native kernels since the last call (process-wide), then reset. */
+  timings(): Record<(typeof NATIVE_PHASES)[number], number> {
+    const out = new Float64Array(NATIVE_PHASES.length);
+    this.#native.symbols.rtd_sae_timings(out);
+    return Object.fromEntries(NATIVE_PHASES.map((p, i) => [p, out[i]])) as Record<
+      (typeof NATIVE_PHASES)[number],
+      number
+    >;
+  }
+
+  dispose(): void {
+    if (this.#ws !== null) this.#native.symbols.rtd_ws_free(this.#ws);
+    this.#ws = null;
+  }
+}
+
+function check(rc: number, what: string): void {
+  if (rc === -1) throw new Error(`native SAE ${what}: out of memory`);
+  if (rc === -2) throw new Error(`native SAE ${what}: no BLAS bound (enable OpenBLAS first)`);
+  if (rc !== 0) throw new Error(`native SAE ${what}: error code ${rc}`);
+}
+
+/**
+ * The native step where it can run (wasm backend, OpenBLAS enabled, library built), else null
+ * and the reason.
+ */
+export function nativeSaeStep(
+  opts: NativeStepOptions,
+): { step: NativeSaeStep; reason?: undefined } | { step: null; reason: string } {
+  if (!wasmBackend()) return { step: null, reason: `backend ${tf.getBackend()}, not wasm` };
+  const blas = blasStatus();
+  if (!blas.enabled || !blas.library) {
+    return { step: null, reason: `no native BLAS (${blas.reason ?? "not enabled"})` };
+  }
+  const r = loadNative();
+  if (!r.native) return { step: null, reason: r.reason };
+  const path = new TextEncoder().encode(blas.library + "\0");
+  if (r.native.symbols.rtd_bind_sgemm(path) !== 1) {
+    return { step: null, reason: `cannot bind cblas_sgemm from ${blas.library}` };
+  }
+  return { step: new NativeSaeStep(r.native, opts) };
+}
