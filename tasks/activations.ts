@@ -6,13 +6,13 @@
  * Trains the transformer first if it is out of date. Reads data/<run>/tokens.parquet and
  * results/<run>/transformer/model.safetensors. Writes data/<run>/activations/: train-NNNNN.parquet
  * shards (activations.trainTokens rows in all, each shard the shuffled tokens of a random subset of
- * training sequences) and heldout.parquet (activations.heldOutTokens rows from validation
- * sequences, in order), plus stats.parquet (rows, throughput). Resumes shard by shard.
+ * training sequences; with activations.store = "stream" none: the SAE stage recomputes them) and
+ * heldout.parquet (activations.heldOutTokens rows from validation sequences, in order), plus
+ * stats.parquet (rows, throughput). Resumes shard by shard.
  *
  * @module
  */
 import { runUpstream, stageParams, stageSource, trainShardName } from "../mod/run/mod.ts";
-import * as tf from "@tensorflow/tfjs";
 import * as arrow from "apache-arrow";
 import { join } from "node:path";
 import { fmtInt, log, runMain, type TaskSpec, TENSOR_OPTIONS } from "../mod/run/mod.ts";
@@ -22,13 +22,17 @@ import { writeParquet } from "../mod/io/mod.ts";
 import { runPaths } from "../mod/run/mod.ts";
 import { runStage, type StageResult } from "../mod/run/mod.ts";
 import { stageMain } from "../mod/run/mod.ts";
-import { readTokens, type TokenSplit } from "../mod/tokenize/mod.ts";
-import { deriveSeed, Rng } from "../mod/run/mod.ts";
+import { readTokens } from "../mod/tokenize/mod.ts";
 import { hashFile, hashJson } from "../mod/run/mod.ts";
 import { exists, readJson, writeJsonAtomic } from "../mod/io/mod.ts";
-import { disposeTransformer, mlpActivations, type Transformer } from "../mod/transformer/mod.ts";
+import { disposeTransformer } from "../mod/transformer/mod.ts";
 import { loadTransformer } from "../mod/transformer/mod.ts";
-import { type ActivationRows, writeActivationShard } from "../mod/activations/mod.ts";
+import {
+  collectActivations,
+  shardPlan,
+  shardRows,
+  writeActivationShard,
+} from "../mod/activations/mod.ts";
 
 export const SPEC: TaskSpec = {
   name: "activations",
@@ -57,61 +61,6 @@ async function shardIntact(
   }
 }
 
-/** Runs the model over the given sequences and returns one row per token. */
-async function collect(
-  model: Transformer,
-  split: TokenSplit,
-  seqIdx: ArrayLike<number>,
-  batchSequences: number,
-): Promise<ActivationRows> {
-  const T = split.contextLength, dIn = model.config.dMlp;
-  const n = seqIdx.length * T;
-  const rows: ActivationRows = {
-    acts: new Float32Array(n * dIn),
-    seq: new Int32Array(n),
-    pos: new Int32Array(n),
-    token: new Int32Array(n),
-    dIn,
-  };
-  for (let b = 0; b < seqIdx.length; b += batchSequences) {
-    const count = Math.min(batchSequences, seqIdx.length - b);
-    const ids = new Int32Array(count * T);
-    for (let i = 0; i < count; i++) {
-      const s = seqIdx[b + i];
-      ids.set(split.tokens.subarray(s * T, s * T + T), i * T);
-      for (let t = 0; t < T; t++) {
-        const r = (b + i) * T + t;
-        rows.seq[r] = split.seq[s];
-        rows.pos[r] = t;
-        rows.token[r] = ids[i * T + t];
-      }
-    }
-    const post = tf.tidy(() => mlpActivations(model, tf.tensor2d(ids, [count, T], "int32")));
-    rows.acts.set((await post.data()) as Float32Array, b * T * dIn);
-    post.dispose();
-  }
-  return rows;
-}
-
-/** Reorders rows by `order` (a permutation), so a shard's rows are not in sequence order. */
-function permuteRows(r: ActivationRows, order: Int32Array): ActivationRows {
-  const d = r.dIn,
-    out: ActivationRows = {
-      acts: new Float32Array(r.acts.length),
-      seq: new Int32Array(order.length),
-      pos: new Int32Array(order.length),
-      token: new Int32Array(order.length),
-      dIn: d,
-    };
-  order.forEach((src, dst) => {
-    out.acts.set(r.acts.subarray(src * d, src * d + d), dst * d);
-    out.seq[dst] = r.seq[src];
-    out.pos[dst] = r.pos[src];
-    out.token[dst] = r.token[src];
-  });
-  return out;
-}
-
 export async function run(
   cfg: RunConfig,
   opts: { force?: boolean; backend?: string } = {},
@@ -121,9 +70,13 @@ export async function run(
   const dir = paths.activationsDir;
   const modelPath = paths.transformer.weights;
   const ac = cfg.activations, T = cfg.tokenize.contextLength;
-  const seqsPerShard = Math.max(1, Math.round(ac.shardTokens / T));
-  const nShards = Math.ceil(Math.ceil(ac.trainTokens / T) / seqsPerShard);
-  const shardPaths = Array.from({ length: nShards }, (_, i) => join(dir, trainShardName(i)));
+  const planParams = { ...ac, contextLength: T, seed: cfg.seed };
+  const { seqsPerShard, nShards } = shardPlan(planParams, 0);
+  // "stream": the SAE stage computes the training rows itself; only the held-out shard is cached.
+  const cached = ac.store === "cache";
+  const shardPaths = cached
+    ? Array.from({ length: nShards }, (_, i) => join(dir, trainShardName(i)))
+    : [];
   const heldout = paths.activations.heldout, statsPath = paths.activations.stats;
   const progressPath = paths.activations.progress;
   const params = stageParams(cfg, "activations");
@@ -167,7 +120,7 @@ export async function run(
         );
       }
       // Shard k holds sequences order[k*S .. (k+1)*S): a random subset, so shards are alike.
-      const order = new Rng(deriveSeed(cfg.seed, "activations:order")).permutation(nTrain);
+      const plan = shardPlan(planParams, nTrain);
       const meta = { model: modelPath, run: cfg.run };
       // Shards already written for this exact config, model and tokens are kept (resume).
       const key = hashJson({
@@ -192,25 +145,13 @@ export async function run(
       await writeJsonAtomic(progressPath, { key, done });
 
       let tokens = 0, seconds = 0;
-      for (let k = 0; k < nShards; k++) {
+      for (let k = 0; k < shardPaths.length; k++) {
         if (done[k]) continue;
-        const idx = order.subarray(
-          Math.min(k * seqsPerShard, nTrain),
-          Math.min((k + 1) * seqsPerShard, nTrain),
-        );
-        if (idx.length === 0) {
-          throw new Error(
-            `Not enough training sequences for shard ${k}: lower activations.trainTokens`,
-          );
-        }
         const t0 = performance.now();
-        const rows = await collect(model, trainSplit, idx, ac.batchSequences);
+        const rows = await shardRows(model, trainSplit, plan, k, ac.batchSequences);
         seconds += (performance.now() - t0) / 1000;
         tokens += rows.seq.length;
-        const shuffle = new Rng(deriveSeed(cfg.seed, `activations:shard:${k}`)).permutation(
-          rows.seq.length,
-        );
-        await writeActivationShard(shardPaths[k], permuteRows(rows, shuffle), meta);
+        await writeActivationShard(shardPaths[k], rows, meta);
         const st = await Deno.stat(shardPaths[k]);
         done[k] = { size: st.size, sha256: await hashFile(shardPaths[k]) };
         await writeJsonAtomic(progressPath, { key, done });
@@ -222,7 +163,7 @@ export async function run(
       }
 
       const t0 = performance.now();
-      const held = await collect(
+      const held = await collectActivations(
         model,
         valSplit,
         Int32Array.from({ length: nHeld }, (_, i) => i),
@@ -233,8 +174,9 @@ export async function run(
       await writeActivationShard(heldout, held, meta);
       disposeTransformer(model);
       const stats = {
-        train_tokens: nShards * seqsPerShard * T,
-        train_shards: nShards,
+        train_tokens: Math.min(nShards * seqsPerShard, nTrain) * T,
+        train_shards: shardPaths.length,
+        store: ac.store,
         heldout_tokens: held.seq.length,
         density_resolution: 1 / held.seq.length,
         d_in: held.dIn,
@@ -243,7 +185,9 @@ export async function run(
       };
       await writeParquet(statsPath, arrow.tableFromJSON([stats]));
       log(
-        `activations: ${fmtInt(stats.train_tokens)} training tokens in ${nShards} shards, ` +
+        `activations: ${fmtInt(stats.train_tokens)} training tokens ${
+          cached ? `in ${nShards} shards` : "(not cached: the SAE stage streams them)"
+        }, ` +
           `${fmtInt(stats.heldout_tokens)} held-out tokens (density resolution ${
             stats.density_resolution.toExponential(1)
           }); ` +

@@ -8,7 +8,21 @@
 import { parquetInfo } from "../io/mod.ts";
 import { readActivationShard } from "./shards.ts";
 
-export class ActivationStream {
+/** What the SAE trainer reads batches from: cached shards (here) or the model (model_stream.ts). */
+export interface ActivationSource {
+  readonly dIn: number;
+  readonly batchSize: number;
+  /** Rows in one pass. */
+  totalRows(): Promise<number>;
+  /** Full batches in one pass. */
+  batches(): Promise<number>;
+  /** Starts the stream `rows` rows in (before the first `next()`). */
+  skip(rows: number): Promise<void>;
+  /** The next batch (batchSize x dIn, row-major), or null after the last full batch. */
+  next(): Promise<Float32Array | null>;
+}
+
+export class ActivationStream implements ActivationSource {
   readonly shards: string[];
   readonly dIn: number;
   readonly batchSize: number;

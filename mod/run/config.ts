@@ -10,6 +10,7 @@
  */
 import { readJson } from "../io/mod.ts";
 import {
+  ACTIVATION_STORES,
   AUTOINTERP_SELECTS,
   BACKEND_CHOICES,
   type ConfigKey,
@@ -65,6 +66,7 @@ const RULES: Partial<Record<ConfigKey, Rule>> = {
   "activations.heldOutTokens": { int: true, min: 1 },
   "activations.shardTokens": { int: true, min: 1 },
   "activations.batchSequences": { int: true, min: 1 },
+  "activations.store": { oneOf: ACTIVATION_STORES },
   "sae.sizes": { int: true, min: 1 },
   "sae.architecture": { oneOf: SAE_ARCHITECTURE_CHOICES },
   "sae.k": { int: true, min: 1 },

@@ -34,6 +34,14 @@ export type SaeInit = typeof SAE_INITS[number];
  * (tfjs gradients; sparse host loops in WebAssembly SIMD), "auto": native where it can run (wasm
  * backend, OpenBLAS, the built library), else dense with OpenBLAS, else sparse below 1% density.
  */
+/**
+ * Where the SAE's training activations come from: "cache" (Parquet shards written by the
+ * activations stage) or "stream" (recomputed from the transformer by the SAE stage, same rows in
+ * the same order; nothing on disk but the held-out shard).
+ */
+export const ACTIVATION_STORES = ["cache", "stream"] as const;
+export type ActivationStore = typeof ACTIVATION_STORES[number];
+
 export const SAE_KERNELS = ["native", "dense", "sparse", "auto"] as const;
 export type SaeKernel = typeof SAE_KERNELS[number];
 
@@ -110,6 +118,8 @@ export interface RunConfig {
     shardTokens: number;
     /** Sequences per forward pass. */
     batchSequences: number;
+    /** See ACTIVATION_STORES. */
+    store: ActivationStore;
   };
   sae: {
     /** Dictionary sizes trained side by side from one pass over the activations. */

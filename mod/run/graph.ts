@@ -52,7 +52,8 @@ export const STAGES: { readonly [K in StageName]: StageNode & { name: K } } = {
     sections: ["seed", "model", "train", "tokenize"],
   },
   activations: { name: "activations", upstream: ["train"], sections: ["seed", "activations"] },
-  sae: { name: "sae", upstream: ["activations"], sections: ["seed", "sae"] },
+  // "activations": with activations.store = "stream" the SAE stage computes its own rows.
+  sae: { name: "sae", upstream: ["activations"], sections: ["seed", "activations", "sae"] },
   features: { name: "features", upstream: ["sae"], sections: ["seed", "features"] },
   steer: { name: "steer", upstream: ["features"], sections: ["seed", "steer"] },
   autointerp: { name: "autointerp", upstream: ["features"], sections: ["seed", "autointerp"] },

@@ -143,6 +143,7 @@ const demo: RunConfig = {
     heldOutTokens: 100_000,
     shardTokens: 65_536,
     batchSequences: 16,
+    store: "cache",
   },
   sae: {
     sizes: [512, 1024, 2048, 4096, 8192, 16384],
@@ -226,7 +227,13 @@ const test: RunConfig = {
     checkpointEvery: 10,
     logEvery: 5,
   },
-  activations: { trainTokens: 8192, heldOutTokens: 2048, shardTokens: 4096, batchSequences: 8 },
+  activations: {
+    trainTokens: 8192,
+    heldOutTokens: 2048,
+    shardTokens: 4096,
+    batchSequences: 8,
+    store: "cache",
+  },
   sae: {
     ...demo.sae,
     sizes: [64, 128],
@@ -273,12 +280,14 @@ const paper: RunConfig = {
     checkpointEvery: 500,
     logEvery: 50,
   },
-  // 20M x 512 float32 activations = 41 GB on disk; 1e7 held-out tokens resolve densities of 1e-7.
+  // 20M x 512 float32 activations would be 41 GB on disk: streamed from the model instead. 1e7
+  // held-out tokens (20 GB cached) resolve densities of 1e-7.
   activations: {
     trainTokens: 20_000_000,
     heldOutTokens: 10_000_000,
     shardTokens: 1_048_576,
     batchSequences: 8,
+    store: "stream",
   },
   // Towards Monosemanticity: batch 4096 (rows), Adam, resampling at 25k, 50k, 75k, 100k steps.
   sae: {

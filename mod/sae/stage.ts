@@ -22,6 +22,7 @@ import { join } from "node:path";
 import {
   DATA_FILES,
   fmtInt,
+  hashFile,
   hashJson,
   HOOK_NAME,
   log,
@@ -41,7 +42,15 @@ import {
 } from "../run/mod.ts";
 import { type BackendInfo, initBackend, NATIVE_FIX } from "../backend/mod.ts";
 import { exists, writeParquet } from "../io/mod.ts";
-import { ActivationStream, readActivationShard } from "../activations/mod.ts";
+import {
+  type ActivationSource,
+  ActivationStream,
+  ModelActivationStream,
+  readActivationShard,
+  shardPlan,
+} from "../activations/mod.ts";
+import { loadTransformer } from "../transformer/mod.ts";
+import { readTokens } from "../tokenize/mod.ts";
 import { type SaeStepMetrics, SweepTrainer } from "./trainer.ts";
 import { type SaeTrainConfig, slotSeed } from "./train_config.ts";
 import { loadSweepCheckpoint, sweepCheckpointPath, writeSweepCheckpoint } from "./checkpoint.ts";
@@ -126,6 +135,8 @@ type TrainerSlot = SweepTrainer["slots"][number];
 /** Where the stage reads and writes, from the config and the activations stage's result. */
 interface SaeStagePaths {
   shards: string[];
+  /** activations.store = "stream": the transformer and tokens the rows are computed from. */
+  model?: { weights: string; tokens: string };
   heldout: string;
   slots: SaeSlot[];
   dirs: string[];
@@ -139,7 +150,7 @@ interface Sweep {
   backend: BackendInfo;
   held: HeldOut;
   dIn: number;
-  stream: ActivationStream;
+  stream: ActivationSource;
   steps: number;
   trainer: SweepTrainer;
   /** The native step the trainer runs on, when it does (disposed after training). */
@@ -161,11 +172,14 @@ export async function runSaeStage(
   const paths = runPaths(cfg);
   const nShards = Number(actResult.manifest.stats.train_shards);
   const slots = saeSlots(cfg.sae);
+  const stream = cfg.activations.store === "stream";
   const p: SaeStagePaths = {
     shards: Array.from(
       { length: nShards },
       (_, i) => join(paths.activationsDir, trainShardName(i)),
     ),
+    // Streamed: the rows come from the model and the tokens, not from shards.
+    model: stream ? { weights: paths.transformer.weights, tokens: paths.tokens } : undefined,
     heldout: paths.activations.heldout,
     slots,
     dirs: slots.map((slot) => paths.saeDir(slot.size, slot)),
@@ -180,14 +194,20 @@ export async function runSaeStage(
   return await runStage({
     name: "sae",
     dir: paths.saeRoot,
-    inputs: [...p.shards, p.heldout],
+    inputs: p.model ? [p.model.tokens, p.model.weights, p.heldout] : [...p.shards, p.heldout],
     params,
     source: stageSource("sae"),
     outputs,
     scratch: [p.ckptDir],
     force: opts.force,
     run: async () => {
-      const key = hashJson({ params, inputs: actResult.manifest.outputs });
+      const key = hashJson({
+        params,
+        inputs: actResult.manifest.outputs,
+        ...(p.model
+          ? { model: await hashFile(p.model.weights), tokens: await hashFile(p.model.tokens) }
+          : {}),
+      });
       const sweep = await prepareSweep(cfg, p, { backend: opts.backend, key });
       if (!opts.force) await resumeFromCheckpoint(sweep, p.ckptDir);
       logSweepStart(sweep);
@@ -210,7 +230,7 @@ async function prepareSweep(
   const backend = await initBackend(opts.backend ?? cfg.backend);
   const held = await readActivationShard(p.heldout);
   const dIn = held.dIn;
-  const stream = new ActivationStream(p.shards, { dIn, batchSize: s.batchSize });
+  const stream = await openStream(cfg, p, dIn);
   const steps = await stream.batches();
   if (steps === 0) {
     throw new Error(
@@ -251,6 +271,37 @@ async function prepareSweep(
     key: opts.key,
     rows,
   };
+}
+
+/** The training rows: the cached shards, or the model recomputing them (activations.store). */
+async function openStream(
+  cfg: RunConfig,
+  p: SaeStagePaths,
+  dIn: number,
+): Promise<ActivationSource> {
+  const batchSize = cfg.sae.batchSize;
+  if (!p.model) return new ActivationStream(p.shards, { dIn, batchSize });
+  const model = await loadTransformer(p.model.weights);
+  if (model.config.dMlp !== dIn) {
+    throw new Error(
+      `Transformer "${p.model.weights}" has d_mlp ${model.config.dMlp}, the held-out ` +
+        `activations have width ${dIn}`,
+    );
+  }
+  const expect = { contextLength: model.config.nCtx, vocabSize: model.config.dVocab };
+  const split = await readTokens(p.model.tokens, "train", expect);
+  const plan = shardPlan(
+    { ...cfg.activations, contextLength: cfg.tokenize.contextLength, seed: cfg.seed },
+    split.seq.length,
+  );
+  log(
+    `sae: streaming the training activations from the transformer (${plan.nShards} shards of ` +
+      `${fmtInt(plan.seqsPerShard * plan.contextLength)} shuffled rows, none cached)`,
+  );
+  return new ModelActivationStream(model, split, plan, {
+    batchSize,
+    batchSequences: cfg.activations.batchSequences,
+  });
 }
 
 /**
@@ -434,6 +485,15 @@ async function evaluateAndWrite(sweep: Sweep, p: SaeStagePaths) {
   }
   trainer.dispose();
   sweep.nativeStep?.dispose();
+  if (sweep.stream instanceof ModelActivationStream) {
+    const { seconds } = sweep.stream;
+    log(
+      `sae: streamed activations computed in ${seconds.toFixed(1)} s (${
+        fmtInt(seconds > 0 ? trainer.tokens / seconds : 0)
+      } tokens/s)`,
+    );
+    sweep.stream.dispose();
+  }
   await writeParquet(p.summary, summaryTable(summary));
   await Deno.remove(p.ckptDir, { recursive: true }).catch(() => {});
   return { steps: sweep.steps, heldoutTokens: nHeld, backend: sweep.backend.name, summary };

@@ -7,8 +7,10 @@
  * - transformer: one AdamW step of the demo model (d_model 128, 8 heads, d_mlp 512, context 128,
  *   vocab 50257) on batch 8 x 128 tokens;
  * - sae: one ReLU-SAE step with Adam, d_in 512, batch 4096 (micro-batches of 2048), at F 4096 and
- *   16384, with the dense gradients (their cost does not depend on L0, nor does PyTorch's) and
- *   with the sparse-aware ones at the L0 of a trained SAE (64, b_enc shifted).
+ *   16384: the tfjs dense gradients (their cost does not depend on L0, nor does PyTorch's), the
+ *   tfjs sparse-aware ones at the L0 of a trained SAE (64, b_enc shifted), and the native step
+ *   (mod/sae/native_step.ts, what sae.kernel=auto runs) at a fresh SAE's density and at L0 64,
+ *   with the seconds per phase of the latter.
  * PyTorch runs through tests/bench/torch_ref.py with Debian's python3-torch (/usr/bin/python3),
  * 2 threads, with tcmalloc preloaded where libtcmalloc-minimal4 is installed (glibc's malloc costs
  * it up to 3x here, see torch_ref.py); where torch is absent the comparison is skipped with a line
@@ -119,6 +121,7 @@ function report(
 }
 
 const steps = Number(arg("steps", "5"));
+const phases: Record<string, number>[] = [];
 const only = arg("only", "transformer,sae,tokenize").split(",");
 const info = await initBackend(arg("backend", "auto"));
 console.log(
@@ -138,10 +141,30 @@ if (only.includes("sae")) {
     report(`SAE step F ${F}, dense (L0 ${Math.round(dense.l0)})`, dense.tokensPerSecond, ref);
     const sparse = await measure(F, 4096, 2048, steps, { profile: false, sparseL0: 64 });
     report(
-      `SAE step F ${F}, trained-like (L0 ${Math.round(sparse.l0)})`,
+      `SAE step F ${F}, tfjs sparse (L0 ${Math.round(sparse.l0)})`,
       sparse.tokensPerSecond,
       ref,
     );
+    // The native step (sae.kernel=auto where it can run): at a fresh SAE's density it takes the
+    // dense products, at a trained SAE's the sparse kernels.
+    const fresh = await measure(F, 4096, 2048, steps, { profile: false, native: true });
+    report(`SAE step F ${F}, native (L0 ${Math.round(fresh.l0)})`, fresh.tokensPerSecond, ref);
+    const trained = await measure(F, 4096, 2048, steps, {
+      profile: false,
+      sparseL0: 64,
+      native: true,
+    });
+    report(
+      `SAE step F ${F}, native (L0 ${Math.round(trained.l0)})`,
+      trained.tokensPerSecond,
+      ref,
+    );
+    phases.push({
+      features: F,
+      l0: trained.l0,
+      seconds: trained.secondsPerStep,
+      ...trained.phases,
+    });
   }
 }
 if (only.includes("tokenize")) {
@@ -163,4 +186,16 @@ if (only.includes("tokenize")) {
   );
 }
 await writeParquet("results/bench/compare.parquet", arrow.tableFromJSON(rows));
+if (phases.length > 0) {
+  console.log("native SAE step, seconds per phase (B 4,096):");
+  for (const p of phases) {
+    const { features, l0, seconds, ...rest } = p;
+    console.log(
+      `  F ${features} (L0 ${Math.round(l0 as number)}): ${(seconds as number).toFixed(3)} s`,
+    );
+    for (const [k, v] of Object.entries(rest)) {
+      if ((v as number) > 0) console.log(`    ${(v as number).toFixed(3)} s  ${k}`);
+    }
+  }
+}
 console.log("wrote results/bench/compare.parquet");
