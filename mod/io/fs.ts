@@ -40,19 +40,29 @@ async function checkNoSymlink(path: string): Promise<void> {
 }
 
 /** Writes bytes to `path` atomically: temp file in the same folder, fsync, rename. */
-export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: Uint8Array | string | ReadableStream<Uint8Array>,
+): Promise<void> {
   await checkNoSymlink(path);
   await Deno.mkdir(dirname(path), { recursive: true });
   const tmp = `${path}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
-  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
   const file = await Deno.open(tmp, { write: true, create: true, truncate: true });
   try {
-    let written = 0;
-    while (written < bytes.length) written += await file.write(bytes.subarray(written));
+    const chunks = data instanceof ReadableStream
+      ? data
+      : [typeof data === "string" ? new TextEncoder().encode(data) : data];
+    for await (const bytes of chunks) {
+      let written = 0;
+      while (written < bytes.length) written += await file.write(bytes.subarray(written));
+    }
     await file.sync();
-  } finally {
+  } catch (e) {
     file.close();
+    await Deno.remove(tmp).catch(() => {});
+    throw e;
   }
+  file.close();
   try {
     await Deno.rename(tmp, path);
   } catch (e) {

@@ -40,19 +40,51 @@ export interface ParquetInfo {
   metadata: Record<string, string>;
 }
 
-/** Encodes an Arrow table as Parquet bytes (zstd). */
-export function encodeParquet(
-  table: arrow.Table,
-  opts: WriteOptions = {},
-): Uint8Array<ArrayBuffer> {
+function writerProperties(opts: WriteOptions): pq.WriterProperties {
   let builder = new pq.WriterPropertiesBuilder()
     .setCompression(pq.Compression.ZSTD)
     .setMaxRowGroupSize(opts.rowGroupSize ?? 65536);
   if (opts.metadata && Object.keys(opts.metadata).length > 0) {
     builder = builder.setKeyValueMetadata(new Map(Object.entries(opts.metadata)));
   }
+  return builder.build();
+}
+
+/** Encodes an Arrow table as Parquet bytes (zstd). */
+export function encodeParquet(
+  table: arrow.Table,
+  opts: WriteOptions = {},
+): Uint8Array<ArrayBuffer> {
   const wasmTable = pq.Table.fromIPCStream(arrow.tableToIPC(table, "stream"));
-  return pq.writeParquet(wasmTable, builder.build()) as Uint8Array<ArrayBuffer>;
+  return pq.writeParquet(wasmTable, writerProperties(opts)) as Uint8Array<ArrayBuffer>;
+}
+
+/**
+ * Writes the tables `parts` yields (one schema) to `path` as one Parquet file, atomically, one
+ * part in parquet-wasm's memory at a time: for tables too large for its 4 GiB heap (1M
+ * activation rows of width 512 are 2 GB), which writeParquet cannot encode in one piece.
+ */
+export async function writeParquetParts(
+  path: string,
+  parts: Iterable<arrow.Table> | AsyncIterable<arrow.Table>,
+  opts: WriteOptions = {},
+): Promise<void> {
+  const it =
+    (Symbol.asyncIterator in parts
+      ? (parts as AsyncIterable<arrow.Table>)[Symbol.asyncIterator]()
+      : (parts as Iterable<arrow.Table>)[Symbol.iterator]()) as
+        | AsyncIterator<arrow.Table>
+        | Iterator<arrow.Table>;
+  const batches = new ReadableStream<pq.RecordBatch>({
+    async pull(ctrl) {
+      const next = await it.next();
+      if (next.done) return ctrl.close();
+      const t = pq.Table.fromIPCStream(arrow.tableToIPC(next.value, "stream"));
+      for (const rb of t.recordBatches()) ctrl.enqueue(rb);
+    },
+  });
+  const bytes = await pq.transformParquetStream(batches, writerProperties(opts));
+  await writeFileAtomic(path, bytes as ReadableStream<Uint8Array>);
 }
 
 /** Writes an Arrow table to `path` as Parquet, atomically. */
