@@ -4,7 +4,8 @@
  * are errors that name the key).
  *
  * Presets: `test` (seconds; the tests use it), `demo` (the embedded default corpus; the whole
- * pipeline on 2 cores) and `paper` (the seed paper's scale: real corpora over http, a GPU).
+ * pipeline on 2 cores), `study` (the scaling question at 10M SAE tokens, ~2.5 h on 2 cores) and
+ * `paper` (the seed paper's scale: real corpora over http, a GPU).
  *
  * @module
  */
