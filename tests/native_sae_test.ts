@@ -179,3 +179,27 @@ Deno.test("native kernels: the loader's source hash is the build script's", asyn
   }).output();
   assertEquals(new TextDecoder().decode(out.stdout).slice(0, 64), nativeSourceHash());
 });
+
+Deno.test("native encode: CSR rows equal tfjs encode (ReLU and TopK)", async () => {
+  const { createSae, encode } = await import("../mod/sae/mod.ts");
+  for (
+    const cfg of [{ architecture: "standard" as const }, { architecture: "topk" as const, k: 4 }]
+  ) {
+    const sae = createSae({ dIn: D, dSae: F, l1Coefficient: 1, ...cfg }, { seed: 2 });
+    const x = batch(7);
+    const step = native(1);
+    const sparse = step.encode(sae, x);
+    const dense = encode(sae, x);
+    const want = dense.dataSync();
+    const got = new Float32Array(B * F);
+    for (let b = 0; b < B; b++) {
+      for (let j = sparse.rowPtr[b]; j < sparse.rowPtr[b + 1]; j++) {
+        got[b * F + sparse.col[j]] = sparse.val[j];
+      }
+    }
+    assertAllClose(got, want, 1e-5, cfg.architecture);
+    assertEquals(sparse.rowPtr[B], want.filter((v) => v > 0).length);
+    tf.dispose([x, dense]);
+    step.dispose();
+  }
+});

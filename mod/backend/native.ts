@@ -75,6 +75,22 @@ export const NATIVE_SYMBOLS = {
   },
   rtd_sae_fire: { parameters: ["pointer"], result: "pointer" },
   rtd_sae_timings: { parameters: ["buffer"], result: "i32" },
+  rtd_sae_encode: {
+    parameters: [
+      "pointer", // workspace
+      "i32", // threads
+      "i32", // M
+      "i32", // D
+      "i32", // F
+      "i32", // k (0: ReLU)
+      "pointer", // x
+      "pointer", // W_enc
+      "pointer", // b_enc
+      "pointer", // b_dec
+    ],
+    result: "i64",
+  },
+  rtd_ws_csr: { parameters: ["pointer", "buffer"], result: "void" },
 } as const;
 
 export type NativeLib = Deno.DynamicLibrary<typeof NATIVE_SYMBOLS>;

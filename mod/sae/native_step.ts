@@ -52,6 +52,14 @@ export interface NativeStepOptions {
   denseAbove?: number;
 }
 
+/** A batch of activations in compressed sparse rows. */
+export interface SparseRows {
+  /** M + 1 offsets into col and val. */
+  rowPtr: Int32Array;
+  col: Int32Array;
+  val: Float32Array;
+}
+
 /** Loss parts of one micro-batch, as sums over its rows. */
 export interface NativeGradSums {
   sse: number;
@@ -151,6 +159,38 @@ export class NativeSaeStep {
       p[12],
     );
     check(rc, "update");
+  }
+
+  /**
+   * f = the SAE's activations of the rows of xMD as compressed sparse rows (copied out of the
+   * native workspace): row b's features are col[rowPtr[b] .. rowPtr[b+1]), values in val.
+   */
+  encode(sae: Sae, xMD: tf.Tensor2D): SparseRows {
+    checkInput(sae, xMD);
+    const { dIn: D, dSae: F, architecture, k } = sae.cfg;
+    const M = xMD.shape[0];
+    const nnz = Number(this.#native.symbols.rtd_sae_encode(
+      this.#ws,
+      this.threads,
+      M,
+      D,
+      F,
+      architecture === "topk" ? k ?? 0 : 0,
+      heapPointer(xMD, "SAE input"),
+      heapPointer(sae.wEncDF, "W_enc"),
+      heapPointer(sae.bEncF, "b_enc"),
+      heapPointer(sae.bDecD, "b_dec"),
+    ));
+    if (nnz < 0) check(nnz, "encode");
+    const ptrs = new BigUint64Array(3);
+    this.#native.symbols.rtd_ws_csr(this.#ws, ptrs);
+    const view = (i: number, bytes: number) =>
+      Deno.UnsafePointerView.getArrayBuffer(Deno.UnsafePointer.create(ptrs[i])!, bytes).slice(0);
+    return {
+      rowPtr: new Int32Array(view(0, 4 * (M + 1))),
+      col: new Int32Array(nnz > 0 ? view(1, 4 * nnz) : new ArrayBuffer(0)),
+      val: new Float32Array(nnz > 0 ? view(2, 4 * nnz) : new ArrayBuffer(0)),
+    };
   }
 
   /** Seconds per phase of the native kernels since the last call (process-wide), then reset. */

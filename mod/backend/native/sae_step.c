@@ -372,7 +372,7 @@ static void k_features(void *c, int64_t i0, int64_t i1, int t) {
 static void k_dense_rows(void *c, int64_t b0, int64_t b1, int t) {
   grads_args *a = (grads_args *)c;
   rtd_ws *ws = a->ws;
-  const int D = a->D, F = a->F;
+  const int D = a->D;
   const float scale = 2.f / a->norm;
   float *part = ws->part + (int64_t)t * (D + 2);
   memset(part, 0, sizeof(float) * (size_t)(D + 2));
@@ -427,6 +427,65 @@ static void merge_parts(rtd_ws *ws, int threads, int D, int first, double *out) 
 }
 
 /*
+ * The encoder: x̄ = x − b_dec, pre = x̄ W_enc on BLAS, f = activation (ReLU / TopK) gathered as
+ * CSR (row_ptr, col, val). Returns the number of nonzeros, or −1 when memory ran out; *t1 = the
+ * time the encoder product ended.
+ */
+static int64_t encode_csr(rtd_ws *ws, grads_args *a, int threads, int used, double *t1) {
+  const int M = a->M, D = a->D, F = a->F;
+  double t0 = now();
+  parallel_for(threads, M, k_xbar, a);
+  g_sgemm(ROW_MAJOR, NO_TRANS, NO_TRANS, M, F, D, 1.f, ws->xbar, D, a->w_enc, F, 0.f, ws->pre, F);
+  *t1 = now();
+  g_time[T_ENC] += *t1 - t0;
+  ws->oom = 0;
+  parallel_for(used, M, k_activate, a);
+  if (ws->oom) return -1;
+  int64_t nnz = 0;
+  ws->row_ptr[0] = 0;
+  for (int b = 0; b < M; b++) {
+    nnz += ws->row_nnz[b];
+    ws->row_ptr[b + 1] = (int32_t)nnz;
+  }
+  const size_t n = (size_t)nnz;
+  if (!(grow(ws, C_COL, (void **)&ws->col, 4 * n) && grow(ws, C_VAL, (void **)&ws->val, 4 * n))) {
+    return -1;
+  }
+  parallel_for(used, M, k_gather, a);
+  return nnz;
+}
+
+/*
+ * f = the SAE's activations of M rows as CSR, without gradients (evaluation, feature
+ * statistics). Returns the number of nonzeros (−1: out of memory, −2: no sgemm bound); the
+ * arrays are read with rtd_ws_csr and stay valid until the next call on the workspace.
+ */
+int64_t rtd_sae_encode(void *wsp, int threads, int M, int D, int F, int k, const float *x,
+                       const float *w_enc, const float *b_enc, const float *b_dec) {
+  rtd_ws *ws = (rtd_ws *)wsp;
+  if (!g_sgemm) return -2;
+  threads = rtd_clamp_threads(threads);
+  const size_t MF = (size_t)M * F, MD = (size_t)M * D;
+  int ok = grow(ws, C_PRE, (void **)&ws->pre, 4 * MF) &&
+           grow(ws, C_XBAR, (void **)&ws->xbar, 4 * MD) &&
+           grow(ws, C_ROWNNZ, (void **)&ws->row_nnz, 4 * (size_t)M) &&
+           grow(ws, C_ROWPTR, (void **)&ws->row_ptr, 4 * ((size_t)M + 1)) &&
+           grow(ws, C_ROWOFF, (void **)&ws->row_off, 8 * (size_t)M);
+  if (!ok) return -1;
+  grads_args a = {ws, M, D, F, k, 1, threads, 1.f, 0.f, x, w_enc, b_enc, 0, b_dec};
+  double t1;
+  return encode_csr(ws, &a, threads, M < 2 ? 1 : threads, &t1);
+}
+
+/* The CSR of the last encode: out[0] = row_ptr (M+1 int32), out[1] = col, out[2] = val. */
+void rtd_ws_csr(void *wsp, void **out) {
+  rtd_ws *ws = (rtd_ws *)wsp;
+  out[0] = ws->row_ptr;
+  out[1] = ws->col;
+  out[2] = ws->val;
+}
+
+/*
  * The gradients of one micro-batch of M rows, divided by `norm` (the full batch's rows), added to
  * the accumulators (set instead when `first`). k > 0: TopK. The dense path runs when the share of
  * nonzero f entries exceeds `dense_above` (1 or more: never; 0 or less: always). out[0..3]: Σ‖x̂ −
@@ -457,25 +516,11 @@ int rtd_sae_grads(void *wsp, int threads, int M, int D, int F, int k, float norm
   grads_args a = {ws, M, D, F, k, first, threads, norm, lambda, x, w_enc, b_enc, w_dec, b_dec};
   const int used = M < 2 ? 1 : threads; /* what parallel_for over the M rows will use */
 
-  double t0 = now();
-  parallel_for(threads, M, k_xbar, &a);
-  g_sgemm(ROW_MAJOR, NO_TRANS, NO_TRANS, M, F, D, 1.f, ws->xbar, D, w_enc, F, 0.f, ws->pre, F);
-  double t1 = now();
-  g_time[T_ENC] += t1 - t0;
-  ws->oom = 0;
-  parallel_for(used, M, k_activate, &a);
-  if (ws->oom) return -1;
-  int64_t nnz = 0;
-  ws->row_ptr[0] = 0;
-  for (int b = 0; b < M; b++) {
-    nnz += ws->row_nnz[b];
-    ws->row_ptr[b + 1] = (int32_t)nnz;
-  }
+  double t1;
+  const int64_t nnz = encode_csr(ws, &a, threads, used, &t1);
+  if (nnz < 0) return -1;
   out[2] = (double)nnz;
   const size_t n = (size_t)nnz;
-  ok = grow(ws, C_COL, (void **)&ws->col, 4 * n) && grow(ws, C_VAL, (void **)&ws->val, 4 * n);
-  if (!ok) return -1;
-  parallel_for(used, M, k_gather, &a);
   const int dense = (double)nnz > (double)dense_above * (double)MF;
   out[3] = dense;
 
