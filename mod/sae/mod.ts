@@ -11,6 +11,7 @@
  * @module
  */
 export * from "./checkpoint.ts";
+export * from "./convergence.ts";
 export * from "./geometric_median.ts";
 export * from "./grads.ts";
 export * from "./heldout_eval.ts";

@@ -59,6 +59,7 @@ import { saeGrads, type SaeGradsFn } from "./grads.ts";
 import { type NativeSaeStep, nativeSaeStep } from "./native_step.ts";
 import { saveSae } from "./sae.ts";
 import { evaluateSae } from "./heldout_eval.ts";
+import { FLAT_TOLERANCE, lastFifthChange } from "./convergence.ts";
 
 /** One SweepTrainer config per SAE slot, in saeSlots() order. */
 function trainConfigs(cfg: RunConfig, slots: SaeSlot[]): SaeTrainConfig[] {
@@ -102,6 +103,10 @@ export function checkResampleSchedule(
     ? `sae: warning: only ${windows.toFixed(1)} dead windows (sae.deadWindow ${s.deadWindow}) ` +
       `follow the last resample at step ${last} of ${steps}`
     : null;
+}
+
+function signedPct(x: number): string {
+  return Number.isFinite(x) ? `${x >= 0 ? "+" : ""}${(100 * x).toFixed(1)}%` : "n/a";
 }
 
 function pct(x: number): string {
@@ -456,6 +461,10 @@ async function evaluateAndWrite(sweep: Sweep, p: SaeStagePaths) {
     const { eval: ev, stats } = evaluateSae(slot.sae, held.acts, sweep.cfg.sae.microBatch);
     await writeSaeOutputs(sweep, slot, { dir: p.dirs[i], id, stats, nHeld });
     const dead = stats.count.filter((c) => c === 0).length;
+    const logged = sweep.rows[slot.name] ?? [];
+    const steps = logged.map((r) => r.step);
+    const mseChange = lastFifthChange(steps, logged.map((r) => r.mse));
+    const l0Change = lastFifthChange(steps, logged.map((r) => r.l0));
     const row = {
       name: slot.name,
       size: slot.cfg.dSae,
@@ -474,13 +483,20 @@ async function evaluateAndWrite(sweep: Sweep, p: SaeStagePaths) {
       resample_events: slot.events.length,
       train_tokens: trainer.tokens,
       tokens_per_s: slot.seconds > 0 ? slot.rowsTimed / slot.seconds : 0,
+      // Relative change over the last fifth of training (mod/sae/convergence.ts); flat = both
+      // under FLAT_TOLERANCE.
+      mse_change_last_fifth: mseChange,
+      l0_change_last_fifth: l0Change,
+      flat: Math.abs(mseChange) < FLAT_TOLERANCE && Math.abs(l0Change) < FLAT_TOLERANCE ? 1 : 0,
     };
     summary.push(row);
     log(
       `sae: ${row.name}: held-out fve ${row.fve.toFixed(3)}, L0 ${row.l0.toFixed(1)}, dead ${
         (100 * row.dead_fraction).toFixed(1)
       }% ` +
-        `(never fired in ${fmtInt(nHeld)} tokens), ${fmtInt(row.tokens_per_s)} tokens/s`,
+        `(never fired in ${fmtInt(nHeld)} tokens), ${fmtInt(row.tokens_per_s)} tokens/s; ` +
+        `last fifth: MSE ${signedPct(mseChange)}, L0 ${signedPct(l0Change)}` +
+        (row.flat ? " (flat)" : ` (not flat: over ${100 * FLAT_TOLERANCE}%)`),
     );
   }
   trainer.dispose();
