@@ -48,7 +48,7 @@ import { loadSweepCheckpoint, sweepCheckpointPath, writeSweepCheckpoint } from "
 import { adaptiveSaeGrads, saeGradsSparse } from "./sparse.ts";
 import { saeGrads, type SaeGradsFn } from "./grads.ts";
 import { type NativeSaeStep, nativeSaeStep } from "./native_step.ts";
-import { saveSae } from "./sae.ts";
+import { saveSae } from "./saelens_files.ts";
 import { evaluateSae } from "./heldout_eval.ts";
 
 /** One SweepTrainer config per SAE slot, in saeSlots() order. */
