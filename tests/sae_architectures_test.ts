@@ -159,15 +159,24 @@ for (const c of CASES) {
   });
 }
 
-/** Per architecture: the training config for the synthetic recovery test, at about 3 of 128. */
-const RECOVERY: Record<Exclude<SaeArchitecture, "standard">, Partial<SaeTrainConfig>> = {
-  topk: { k: 3, auxkCoefficient: 1 / 32 },
-  batchtopk: { k: 3, auxkCoefficient: 1 / 32 },
-  jumprelu: { l0Coefficient: 0.02, bandwidth: 0.05, initThreshold: 0.1 },
-  gated: { l1Coefficient: 0.1 },
+/**
+ * Per architecture: the training config for the synthetic recovery test (3 of 64 directions
+ * active per row) and its steps. Measured: BatchTopK at k = 3 plateaus at 57-58 of 64 by step 400
+ * (about half its 128 features die, AuxK or not), so it runs at k = 4 for 600 steps; JumpReLU's
+ * λ₀ and Gated's λ were raised until L0 came near 3 (at λ₀ = 0.02 and λ = 0.1 both stay dense,
+ * L0 14 and 20, and recover none).
+ */
+const RECOVERY: Record<
+  Exclude<SaeArchitecture, "standard">,
+  { cfg: Partial<SaeTrainConfig>; steps: number }
+> = {
+  topk: { cfg: { k: 3, auxkCoefficient: 1 / 32 }, steps: 400 },
+  batchtopk: { cfg: { k: 4, auxkCoefficient: 1 / 32 }, steps: 600 },
+  jumprelu: { cfg: { l0Coefficient: 0.1, bandwidth: 0.05, initThreshold: 0.1 }, steps: 400 },
+  gated: { cfg: { l1Coefficient: 1 }, steps: 400 },
 };
 
-for (const [architecture, extra] of Object.entries(RECOVERY)) {
+for (const [architecture, { cfg: extra, steps }] of Object.entries(RECOVERY)) {
   Deno.test(`sweep trainer recovers at least 90% of known sparse directions (${architecture})`, async () => {
     // As the ReLU test in sae_trainer_test.ts: 64 unit directions in R^32, 3 active per row.
     const src = new SparseSource(32, 64, 3, 123);
@@ -184,7 +193,7 @@ for (const [architecture, extra] of Object.entries(RECOVERY)) {
       { dIn: 32, logEvery: 10 },
     );
     const logs: SaeStepMetrics[] = [];
-    for (let s = 0; s < 400; s++) {
+    for (let s = 0; s < steps; s++) {
       const x = src.batch(64);
       logs.push(...((await trainer.step(x)) ?? []));
       x.dispose();
@@ -205,8 +214,8 @@ for (const [architecture, extra] of Object.entries(RECOVERY)) {
       const f = encode(trainer.slots[0].sae, x);
       const l0 = (await tf.sum(tf.step(f)).data())[0] / 512;
       tf.dispose([x, f]);
-      assertGreater(l0, 2);
-      assertLess(l0, 4.5);
+      assertGreater(l0, 3);
+      assertLess(l0, 5.5);
     }
     trainer.dispose();
   });
