@@ -269,3 +269,22 @@ for (const c of CASES) {
     await Deno.remove(dir, { recursive: true });
   });
 }
+
+Deno.test("sae stage gives each architecture its sparsity setting from the config (matched L0)", async () => {
+  const { trainConfigs } = await import("../mod/sae/stage.ts");
+  const { loadConfig, saeSlots } = await import("../mod/run/mod.ts");
+  const configs = async (set: string[]) => {
+    const cfg = await loadConfig({ preset: "test", set });
+    return trainConfigs(cfg, saeSlots(cfg.sae))[0];
+  };
+  const jump = await configs(["sae.architecture=jumprelu", "sae.l0Coefficient=0.4"]);
+  assertEquals([jump.architecture, jump.l0Coefficient, jump.l1Coefficient], ["jumprelu", 0.4, 0]);
+  const gated = await configs(["sae.architecture=gated", "sae.gatedL1Coefficient=2"]);
+  assertEquals([gated.architecture, gated.l1Coefficient], ["gated", 2]);
+  const btk = await configs(["sae.architecture=batchtopk", "sae.k=7", "sae.revive=auxk"]);
+  assertEquals([btk.k, btk.auxkCoefficient, btk.resampleSteps], [7, 1 / 32, []]);
+  const topk = await configs(["sae.architecture=topk", "sae.revive=resample"]);
+  assertEquals(topk.auxkCoefficient, undefined);
+  const relu = await configs(["sae.architecture=relu"]);
+  assertEquals(relu.architecture, "standard");
+});
