@@ -4,6 +4,7 @@
  *   - every architecture's hand-written gradients against central finite differences of a
  *     float64 loss written from the papers' formulas (tests/sae_reference.ts);
  *   - every architecture recovers ≥ 90% of planted directions when the sweep trainer trains it;
+ *   - one SweepTrainer trains all of them side by side (tensor count level, resume from state());
  *   - saved weights read back with the safetensors reader under SAELens's names, and the inference
  *     pass recomputed in plain code from them equals the trained model's encode() / decode().
  *
@@ -287,4 +288,48 @@ Deno.test("sae stage gives each architecture its sparsity setting from the confi
   assertEquals(topk.auxkCoefficient, undefined);
   const relu = await configs(["sae.architecture=relu"]);
   assertEquals(relu.architecture, "standard");
+});
+
+Deno.test("sweep trainer trains every architecture from one stream, level in tensors, and resumes from state()", async () => {
+  const src = new SparseSource(16, 32, 3, 5);
+  const configs: SaeTrainConfig[] = [
+    { dSae: 24, l1Coefficient: 0.3, lr: 0.01 },
+    { dSae: 24, architecture: "topk", k: 3, l1Coefficient: 0, lr: 0.01, auxkCoefficient: 1 / 32 },
+    { dSae: 24, architecture: "batchtopk", k: 3, l1Coefficient: 0, lr: 0.01 },
+    { dSae: 24, architecture: "jumprelu", l1Coefficient: 0, l0Coefficient: 0.1, lr: 0.01 },
+    {
+      dSae: 24,
+      architecture: "gated",
+      l1Coefficient: 1,
+      lr: 0.01,
+      resampleSteps: [10],
+      deadWindow: 5,
+    },
+  ];
+  const opts = { dIn: 16, microBatch: 16, logEvery: 5 };
+  const trainer = new SweepTrainer(configs, opts);
+  const counts: number[] = [];
+  for (let s = 1; s <= 20; s++) {
+    const x = src.batch(40);
+    await trainer.step(x);
+    x.dispose();
+    if (s >= 11) counts.push(tf.memory().numTensors);
+  }
+  assertEquals(new Set(counts).size, 1, `tensor counts ${counts}`);
+  assertEquals(trainer.slots.map((s) => s.name), [
+    "f24",
+    "f24-topk3",
+    "f24-batchtopk3",
+    "f24-jumprelu",
+    "f24-gated",
+  ]);
+  assertGreater(trainer.slots[2].sae.extra.threshold.dataSync()[0], 0);
+  const resumed = new SweepTrainer(configs, opts);
+  resumed.load(await trainer.state());
+  for (let i = 0; i < configs.length; i++) {
+    const [a, b] = [await toArrays(trainer.slots[i].sae), await toArrays(resumed.slots[i].sae)];
+    for (const name of Object.keys(a)) assertAllClose(b[name], a[name], 0, name);
+  }
+  trainer.dispose();
+  resumed.dispose();
 });
