@@ -14,7 +14,6 @@ import { geometricMedian } from "../mod/sae/mod.ts";
 import { toArrays } from "../mod/sae/mod.ts";
 import { readSweepCheckpoint, writeSweepCheckpoint } from "../mod/sae/mod.ts";
 import { adaptiveSaeGrads } from "../mod/sae/mod.ts";
-import { Rng } from "../mod/run/mod.ts";
 import { type SaeStepMetrics, type SaeTrainConfig, SweepTrainer } from "../mod/sae/mod.ts";
 import { lrAt, slotSeed } from "../mod/sae/mod.ts";
 import {
@@ -27,36 +26,9 @@ import {
   assertRejects,
   assertThrows,
 } from "./assert.ts";
+import { SparseSource } from "./synthetic.ts";
 
 await tf.setBackend("cpu");
-
-/** Sparse synthetic data: each row is `active` of `n` seeded unit directions in R^d, scaled. */
-class SparseSource {
-  readonly dirs: Float32Array;
-  readonly rng: Rng;
-  constructor(readonly d: number, readonly n: number, readonly active: number, seed: number) {
-    this.rng = new Rng(seed);
-    this.dirs = new Float32Array(n * d);
-    for (let g = 0; g < n; g++) {
-      let norm = 0;
-      for (let j = 0; j < d; j++) norm += (this.dirs[g * d + j] = this.rng.normal()) ** 2;
-      for (let j = 0; j < d; j++) this.dirs[g * d + j] /= Math.sqrt(norm);
-    }
-  }
-  batch(rows: number): tf.Tensor2D {
-    const { d, n, rng } = this;
-    const x = new Float32Array(rows * d);
-    for (let b = 0; b < rows; b++) {
-      const chosen = new Set<number>();
-      while (chosen.size < this.active) chosen.add(rng.int(n));
-      for (const g of chosen) {
-        const a = 0.5 + rng.next();
-        for (let j = 0; j < d; j++) x[b * d + j] += a * this.dirs[g * d + j];
-      }
-    }
-    return tf.tensor2d(x, [rows, d]);
-  }
-}
 
 function rowNorms(w: Float32Array, rows: number, cols: number): number[] {
   return Array.from(

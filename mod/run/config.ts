@@ -21,6 +21,7 @@ import {
   SAE_ARCHITECTURE_CHOICES,
   SAE_INITS,
   SAE_KERNELS,
+  SAE_REVIVE_CHOICES,
   SOURCE_KINDS,
 } from "./config_types.ts";
 import { PRESETS } from "./presets.ts";
@@ -72,6 +73,12 @@ const RULES: Partial<Record<ConfigKey, Rule>> = {
   "sae.architecture": { oneOf: SAE_ARCHITECTURE_CHOICES },
   "sae.k": { int: true, min: 1 },
   "sae.l1Coefficient": { min: 0 },
+  "sae.gatedL1Coefficient": { min: 0 },
+  "sae.l0Coefficient": { min: 0 },
+  "sae.jumpreluBandwidth": { above: 0 },
+  "sae.jumpreluInitThreshold": { above: 0 },
+  "sae.revive": { oneOf: SAE_REVIVE_CHOICES },
+  "sae.auxkCoefficient": { min: 0 },
   "sae.lr": { above: 0 },
   "sae.batchSize": { int: true, min: 1 },
   "sae.microBatch": { int: true, min: 1 },

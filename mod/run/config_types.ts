@@ -20,9 +20,16 @@ export type BackendChoice = typeof BACKEND_CHOICES[number];
 export const ENCODERS = ["tiktoken", "js-tiktoken"] as const;
 export type EncoderName = typeof ENCODERS[number];
 
-/** SAE architectures as the config names them ("relu" is the library's "standard"). */
-export const SAE_ARCHITECTURE_CHOICES = ["relu", "topk"] as const;
+/**
+ * SAE architectures as the config names them ("relu" is the library's "standard"; the others keep
+ * SAELens's names: mod/sae/batchtopk.ts, jumprelu.ts, gated.ts).
+ */
+export const SAE_ARCHITECTURE_CHOICES = ["relu", "topk", "batchtopk", "jumprelu", "gated"] as const;
 export type SaeArchitectureChoice = typeof SAE_ARCHITECTURE_CHOICES[number];
+
+/** What revives dead TopK and BatchTopK features: resampling, or the AuxK loss (mod/sae/auxk.ts). */
+export const SAE_REVIVE_CHOICES = ["resample", "auxk"] as const;
+export type SaeReviveChoice = typeof SAE_REVIVE_CHOICES[number];
 
 /** How an SAE's W_enc and W_dec start (see mod/sae/sae.ts). */
 export const SAE_INITS = ["independent", "parallel"] as const;
@@ -124,12 +131,34 @@ export interface RunConfig {
   sae: {
     /** Dictionary sizes trained side by side from one pass over the activations. */
     sizes: number[];
-    /** "relu" (Anthropic's, the paper's) or "topk" (Gao et al. 2024). */
+    /**
+     * "relu" (Anthropic's, the paper's), "topk" (Gao et al. 2024), "batchtopk" (Bussmann et al.
+     * 2024), "jumprelu" or "gated" (Rajamanoharan et al. 2024).
+     *
+     * Matched L0: k is the target L0 for topk and batchtopk (per row; on average over a batch);
+     * the penalised architectures get it through their coefficients (l1Coefficient for relu,
+     * gatedL1Coefficient, l0Coefficient for jumprelu), chosen per preset so that their held-out
+     * L0 (summary.parquet) lands near k; the scaling stage compares at the L0 each reached.
+     */
     architecture: SaeArchitectureChoice;
-    /** Active features per token for "topk". */
+    /** Active features per token for "topk" and "batchtopk" (the target L0 of the comparison). */
     k: number;
     /** λ of the L1 penalty (MSE summed over d_in, L1 summed over features; both mean over batch). */
     l1Coefficient: number;
+    /** λ of the gated SAE's L1 penalty on its gate (mod/sae/gated.ts). */
+    gatedL1Coefficient: number;
+    /** λ₀ of the jumprelu SAE's L0 penalty (mod/sae/jumprelu.ts). */
+    l0Coefficient: number;
+    /** The jumprelu pseudo-derivative's kernel width ε and the initial threshold. */
+    jumpreluBandwidth: number;
+    jumpreluInitThreshold: number;
+    /**
+     * "resample" (the dead-feature resampling below) or "auxk" (the AuxK loss of Gao et al.,
+     * instead of resampling) for topk and batchtopk; the others always resample.
+     */
+    revive: SaeReviveChoice;
+    /** α of the AuxK loss (Gao et al.: 1/32); k_aux is d_in / 2. */
+    auxkCoefficient: number;
     lr: number;
     /** Rows per step; steps = activations.trainTokens / batchSize (one pass). */
     batchSize: number;

@@ -151,6 +151,13 @@ const demo: RunConfig = {
     k: 32,
     // λ = 1 gave L0 ~20 and 94% variance explained for 2,048 features on the demo's activations.
     l1Coefficient: 1,
+    // Starting points for matched L0 (see RunConfig sae.architecture); not yet calibrated here.
+    gatedL1Coefficient: 1,
+    l0Coefficient: 0.1,
+    jumpreluBandwidth: 0.001,
+    jumpreluInitThreshold: 0.001,
+    revive: "resample",
+    auxkCoefficient: 1 / 32,
     lr: 1e-3,
     batchSize: 1024,
     microBatch: 1024,
@@ -243,6 +250,13 @@ const test: RunConfig = {
     // examples, steering or autointerp left to test); 0.1 leaves a few dead for the resample
     // (5 of 128 at step 20) and L0 ~5.
     l1Coefficient: 0.1,
+    // Starting points for matched L0 (see RunConfig sae.architecture); not yet calibrated here.
+    gatedL1Coefficient: 1,
+    l0Coefficient: 0.1,
+    jumpreluBandwidth: 0.001,
+    jumpreluInitThreshold: 0.001,
+    revive: "resample",
+    auxkCoefficient: 1 / 32,
     lr: 0.01,
     batchSize: 256,
     microBatch: 256,

@@ -19,12 +19,15 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { activate, checkInput, type Sae } from "./sae.ts";
+import { auxkTerm } from "./auxk.ts";
 
+/** Gradients by parameter name: the four every SAE has, plus its architecture's (sae.extra). */
 export interface SaeGrads {
   W_enc: tf.Tensor2D;
   b_enc: tf.Tensor1D;
   W_dec: tf.Tensor2D;
   b_dec: tf.Tensor1D;
+  [extra: string]: tf.Tensor;
 }
 
 export interface SaeGradsResult {
@@ -37,6 +40,8 @@ export interface SaeGradsResult {
   l0: tf.Scalar;
   /** Per feature, the number of rows of this batch on which it fired (f > 0). */
   fireCountF: tf.Tensor1D;
+  /** batchtopk: the smallest nonzero activation of this batch (Infinity if none). */
+  minActive?: tf.Scalar;
 }
 
 export interface SaeGradsOptions {
@@ -44,15 +49,33 @@ export interface SaeGradsOptions {
   normBatch?: number;
   /** W_decᵀ [D, F], when the caller has it already (shared by a step's micro-batches). */
   wDecTDF?: tf.Tensor2D;
+  /** 1 for the features the trainer counts as dead (the AuxK loss reads only those). */
+  deadF?: tf.Tensor1D;
 }
 
 /** Signature of saeGrads, so a trainer can be handed a faster (e.g. sparse) implementation. */
 export type SaeGradsFn = (sae: Sae, xBD: tf.Tensor2D, opts?: SaeGradsOptions) => SaeGradsResult;
 
 export function saeGrads(sae: Sae, xBD: tf.Tensor2D, opts: SaeGradsOptions = {}): SaeGradsResult {
+  return maskedReluGrads(sae, xBD, opts, (reluBF) => activate(sae.cfg, reluBF));
+}
+
+/**
+ * Gradients of every SAE whose f is ReLU(pre) with some entries dropped by a selection that
+ * carries no gradient: standard (keep all), topk (per row), batchtopk (over the batch; its module
+ * passes `select`). Adds the AuxK loss (mod/sae/auxk.ts) when sae.cfg.auxkCoefficient > 0 and the
+ * trainer passes opts.deadF.
+ */
+export function maskedReluGrads(
+  sae: Sae,
+  xBD: tf.Tensor2D,
+  opts: SaeGradsOptions,
+  select: (reluBF: tf.Tensor2D) => tf.Tensor2D,
+): SaeGradsResult {
   checkInput(sae, xBD);
   const n = opts.normBatch ?? xBD.shape[0];
   const lambda = sae.cfg.l1Coefficient;
+  const alpha = sae.cfg.auxkCoefficient ?? 0;
   return tf.tidy(() => {
     // Forward. The encoder matmul is the only one that is dense by nature.
     const xBarBD = tf.sub(xBD, sae.bDecD);
@@ -62,26 +85,38 @@ export function saeGrads(sae: Sae, xBD: tf.Tensor2D, opts: SaeGradsOptions = {})
       bias: sae.bEncF,
       activation: "relu",
     }) as tf.Tensor2D;
-    const fBF = sae.cfg.architecture === "topk" ? activate(sae.cfg, reluBF) : reluBF;
+    const fBF = sae.cfg.architecture === "standard" ? reluBF : select(reluBF);
     const activeBF = tf.step(fBF); // 1 where f > 0
     // Sparse-aware kernels would start here: f has L0 nonzeros per row out of F.
     const xHatBD = tf.fused.matMul({ a: fBF, b: sae.wDecFD, bias: sae.bDecD });
     const errBD = tf.sub(xHatBD, xBD);
     const mse = tf.div(tf.sum(tf.square(errBD)), n) as tf.Scalar;
     const l1 = tf.div(tf.sum(fBF), n) as tf.Scalar; // f >= 0, so |f| = f
-    const loss = tf.add(mse, tf.mul(l1, lambda)) as tf.Scalar;
+    let loss = tf.add(mse, tf.mul(l1, lambda)) as tf.Scalar;
     const fireCountF = colSum(activeBF);
     const l0 = tf.div(tf.sum(fireCountF), n) as tf.Scalar;
 
     // Backward. d loss / d x̂ = 2 (x̂ − x) / n.
     const gXHatBD = tf.mul(errBD, 2 / n);
     // f^T gX̂ computed as (gX̂^T f)^T: transposes [B,D] and [D,F] instead of the larger [B,F].
-    const gWDecFD = tf.transpose(tf.matMul(tf.transpose(gXHatBD), fBF)) as tf.Tensor2D;
+    let gWDecFD = tf.transpose(tf.matMul(tf.transpose(gXHatBD), fBF)) as tf.Tensor2D;
     const wDecTDF = opts.wDecTDF ?? tf.transpose(sae.wDecFD);
     // d/df = gX̂ W_decᵀ + λ/n; only entries where f > 0 pass (ReLU and TopK masks alike), so a
     // sparse kernel needs these dot products at f's support only.
     const gFBF = tf.matMul(gXHatBD, wDecTDF);
-    const gPreBF = tf.mul(tf.add(gFBF, lambda / n), activeBF) as tf.Tensor2D;
+    let gPreBF = tf.mul(tf.add(gFBF, lambda / n), activeBF) as tf.Tensor2D;
+    if (alpha > 0 && opts.deadF) {
+      const aux = auxkTerm(reluBF, opts.deadF, errBD as tf.Tensor2D, {
+        wDecFD: sae.wDecFD,
+        wDecTDF,
+        k: sae.cfg.auxK ?? Math.max(1, Math.floor(sae.cfg.dIn / 2)),
+        coefficient: alpha,
+        n,
+      });
+      loss = tf.add(loss, aux.loss) as tf.Scalar;
+      gPreBF = tf.add(gPreBF, aux.gPreBF) as tf.Tensor2D;
+      gWDecFD = tf.add(gWDecFD, aux.gWDecFD) as tf.Tensor2D;
+    }
     const gWEncDF = tf.matMul(tf.transpose(xBarBD), gPreBF) as tf.Tensor2D; // sparse in gPre
     const gBEncF = colSum(gPreBF);
     // b_dec enters twice: + in x̂, and − in x̄ (through the encoder).
@@ -94,14 +129,20 @@ export function saeGrads(sae: Sae, xBD: tf.Tensor2D, opts: SaeGradsOptions = {})
       l1,
       l0,
       fireCountF,
+      ...(sae.cfg.architecture === "batchtopk" ? { minActive: minPositive(fBF) } : {}),
     };
   });
+}
+
+/** The smallest positive entry of f (Infinity when f is all zero). */
+export function minPositive(fBF: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => tf.min(tf.where(tf.greater(fBF, 0), fBF, tf.fill(fBF.shape, Infinity))));
 }
 
 /**
  * Column sums as a [1,B]x[B,N] matmul: on wasm a reduction over axis 0 is ~30x slower than this.
  */
-function colSum(xBN: tf.Tensor): tf.Tensor1D {
+export function colSum(xBN: tf.Tensor): tf.Tensor1D {
   return tf.tidy(() => {
     const ones1B = tf.ones([1, xBN.shape[0]]) as tf.Tensor2D;
     return tf.reshape(tf.matMul(ones1B, xBN), [-1]) as tf.Tensor1D;
@@ -131,8 +172,8 @@ export function normaliseRows(wFD: tf.Tensor2D): tf.Tensor2D {
 /** Adds `b` into the accumulator `a` (or starts it), disposing what is replaced. */
 export function accumulateGrads(a: SaeGrads | null, b: SaeGrads): SaeGrads {
   if (a === null) return b;
-  const out = {} as Record<keyof SaeGrads, tf.Tensor>;
-  for (const key of Object.keys(b) as (keyof SaeGrads)[]) {
+  const out = {} as Record<string, tf.Tensor>;
+  for (const key of Object.keys(b)) {
     out[key] = tf.add(a[key], b[key]);
     a[key].dispose();
     b[key].dispose();

@@ -12,7 +12,8 @@
  *      Anthropic describe it; this project used (x − b_dec) / ‖x − b_dec‖ before);
  *      encoder column W_enc[:, i] = that unit vector × 0.2 × the mean encoder-column norm of the
  *      alive features; b_enc[i] = 0;
- *   5. the Adam moments of every touched encoder column, decoder row and b_enc entry are zeroed
+ *   5. the Adam moments of every touched encoder column, decoder row and b_enc entry are zeroed,
+ *      and the architecture's own per-feature tensors go back to their init (architectures.ts)
  *      (the trainer also restarts its lr warm-up after each resample step, see
  *      mod/sae/train_config.ts).
  *
@@ -26,6 +27,7 @@
 import * as tf from "@tensorflow/tfjs";
 import type { Adam } from "../transformer/mod.ts";
 import { checkInput, decode, encode, type Sae } from "./sae.ts";
+import { resetExtras } from "./architectures.ts";
 import type { Rng } from "../run/mod.ts";
 
 export interface ResampleEvent {
@@ -193,6 +195,7 @@ export function resampleDeadFeatures(
     adam.resetMoments("W_dec", dead, 0);
     adam.resetMoments("b_enc", dead, 0);
   }
+  resetExtras(sae, adam, dead);
 
   event.deadFractionAfter = silentFraction(sae, inputsND, microBatch);
   return event;

@@ -1,6 +1,8 @@
 /**
  * Sparse autoencoders (Bricken et al. 2023, "Towards Monosemanticity"; TopK from Gao et al. 2024)
- * as plain tensors, in SAELens's parameter layout, with save and load.
+ * as plain tensors, in SAELens's parameter layout: the one SAE type every architecture shares.
+ * BatchTopK, JumpReLU and Gated SAEs keep their maths in batchtopk.ts, jumprelu.ts and gated.ts
+ * (their extra tensors live in `sae.extra`); files (save and load) are in saelens_files.ts.
  *
  *   standard (ReLU):  x̄ = x − b_dec;  f = ReLU(x̄ W_enc + b_enc);  x̂ = f W_dec + b_dec
  *   topk:             f = TopK_k(ReLU(x̄ W_enc + b_enc)), the k largest entries of each row kept
@@ -30,8 +32,8 @@
  *     (normalised Gaussians) and W_enc = W_decᵀ, so each feature starts reading along its own
  *     direction; this prevents most dead features.
  *
- * TopK SAEs are trained on the MSE alone; the AuxK loss of Gao et al. is not implemented (dead
- * TopK features are resampled like ReLU ones instead).
+ * TopK SAEs are trained on the MSE alone, their dead features resampled like ReLU ones, or with
+ * the AuxK loss of Gao et al. added (auxkCoefficient > 0; mod/sae/auxk.ts).
  *
  * TopK ties: the k-th largest value per row is used as a threshold, so exact ties at that value
  * would keep more than k; with continuous inputs they do not occur. Rows with fewer than k
@@ -42,43 +44,102 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { readSafetensors, writeSafetensors } from "../io/mod.ts";
-import { readJson, writeJsonAtomic } from "../io/mod.ts";
-import { Rng, SAE_FILES, SAE_INITS, type SaeInit } from "../run/mod.ts";
+import { Rng, SAE_INITS, type SaeInit } from "../run/mod.ts";
+import { batchTopKEncode } from "./batchtopk.ts";
+import { gatedEncode } from "./gated.ts";
+import { jumpReluEncode } from "./jumprelu.ts";
 
-export type SaeArchitecture = "standard" | "topk";
-
-/** File names inside an SAE folder: the run layout's (mod/run/layout.ts). */
-const SAE_WEIGHTS_FILE = SAE_FILES.weights;
-const SAE_CFG_FILE = SAE_FILES.cfg;
+/**
+ * Every architecture this project trains. "standard" and "topk" are defined here; the others each
+ * have a module of their own (batchtopk.ts, jumprelu.ts, gated.ts) with their maths, and the
+ * registry in architectures.ts says which gradients train each one.
+ */
+export const SAE_ARCHITECTURES = ["standard", "topk", "batchtopk", "jumprelu", "gated"] as const;
+export type SaeArchitecture = typeof SAE_ARCHITECTURES[number];
 
 export interface SaeConfig {
   dIn: number;
   dSae: number;
   architecture: SaeArchitecture;
-  /** Number of features kept per row (topk only). */
+  /** Number of features kept per row (topk), or per row on average over a batch (batchtopk). */
   k?: number;
-  /** λ in loss = mse + λ·l1. */
+  /** λ in loss = mse + λ·l1 (standard; gated, where l1 is of the gate's ReLU). */
   l1Coefficient: number;
+  /** λ₀ in loss = mse + λ₀·l0 (jumprelu). */
+  l0Coefficient?: number;
+  /** ε, the rectangle kernel's width in JumpReLU's pseudo-derivative; default 0.001. */
+  bandwidth?: number;
+  /** JumpReLU's threshold at init; default 0.001. */
+  initThreshold?: number;
+  /** α of the AuxK loss (topk, batchtopk; Gao et al. 2024); 0 or absent = off. */
+  auxkCoefficient?: number;
+  /** k_aux, the dead features the AuxK loss may use per row; default d_in / 2. */
+  auxK?: number;
+  /** Rate of batchtopk's running average of the smallest kept activation; default 0.01. */
+  thresholdRate?: number;
 }
 
 export interface Sae {
   cfg: SaeConfig;
   wEncDF: tf.Variable<tf.Rank.R2>;
+  /** b_enc; for gated, the gate's bias (saved as SAELens's b_gate). */
   bEncF: tf.Variable<tf.Rank.R1>;
   wDecFD: tf.Variable<tf.Rank.R2>;
   bDecD: tf.Variable<tf.Rank.R1>;
+  /**
+   * The architecture's other tensors by training name (EXTRA_SHAPES): jumprelu's log_threshold,
+   * gated's b_mag and r_mag (all trained), batchtopk's threshold (a running average, not trained).
+   */
+  extra: Record<string, tf.Variable<tf.Rank.R1>>;
 }
 
-/** The shape of each parameter by its SAELens name, in the order the weights file holds them. */
-export function saeShapes(cfg: Pick<SaeConfig, "dIn" | "dSae">): Record<string, number[]> {
+/** Per architecture, its tensors beyond W_enc, b_enc, W_dec, b_dec: name → length in d_sae units. */
+const EXTRA_SHAPES: Record<SaeArchitecture, Record<string, "F" | 1>> = {
+  standard: {},
+  topk: {},
+  batchtopk: { threshold: 1 },
+  jumprelu: { log_threshold: "F" },
+  gated: { b_mag: "F", r_mag: "F" },
+};
+
+/** Tensors that the trainer updates itself rather than by gradient (kept out of Adam). */
+const BUFFERS = new Set(["threshold"]);
+
+/**
+ * The shape of each stored tensor by its training name (SAELens's, except jumprelu's
+ * log_threshold and gated's b_enc, renamed on save), in the order the weights file holds them.
+ */
+export function saeShapes(
+  cfg: Pick<SaeConfig, "dIn" | "dSae"> & { architecture?: SaeArchitecture },
+): Record<string, number[]> {
   const { dIn, dSae } = cfg;
-  return { W_enc: [dIn, dSae], b_enc: [dSae], W_dec: [dSae, dIn], b_dec: [dIn] };
+  const out: Record<string, number[]> = {
+    W_enc: [dIn, dSae],
+    b_enc: [dSae],
+    W_dec: [dSae, dIn],
+    b_dec: [dIn],
+  };
+  for (const [name, n] of Object.entries(EXTRA_SHAPES[cfg.architecture ?? "standard"])) {
+    out[name] = [n === "F" ? dSae : 1];
+  }
+  return out;
 }
 
-/** The parameters by their SAELens names (also the names Adam keys its moments by). */
+/** The trained parameters by name (also the names Adam keys its moments by). */
 export function saeParams(sae: Sae): Record<string, tf.Variable> {
-  return { W_enc: sae.wEncDF, b_enc: sae.bEncF, W_dec: sae.wDecFD, b_dec: sae.bDecD };
+  const out: Record<string, tf.Variable> = {
+    W_enc: sae.wEncDF,
+    b_enc: sae.bEncF,
+    W_dec: sae.wDecFD,
+    b_dec: sae.bDecD,
+  };
+  for (const [name, v] of Object.entries(sae.extra)) if (!BUFFERS.has(name)) out[name] = v;
+  return out;
+}
+
+/** Every tensor of the SAE by training name: the parameters and the buffers (checkpoints). */
+export function saeTensors(sae: Sae): Record<string, tf.Variable> {
+  return { ...saeParams(sae), ...sae.extra };
 }
 
 /** `v` itself when it is a positive integer; else an error that names `what` and quotes `v`. */
@@ -92,16 +153,36 @@ export function positiveInt(what: string, v: unknown): number {
 export function validateSaeConfig(cfg: SaeConfig): SaeConfig {
   positiveInt("SAE d_in", cfg.dIn);
   positiveInt("SAE d_sae", cfg.dSae);
-  if (cfg.architecture !== "standard" && cfg.architecture !== "topk") {
-    throw new Error(`SAE architecture "${cfg.architecture}" must be "standard" or "topk"`);
+  if (!SAE_ARCHITECTURES.includes(cfg.architecture)) {
+    throw new Error(
+      `SAE architecture "${cfg.architecture}" must be one of ${SAE_ARCHITECTURES.join(", ")}`,
+    );
   }
-  if (cfg.architecture === "topk") {
+  if (cfg.architecture === "topk" || cfg.architecture === "batchtopk") {
     positiveInt("SAE k", cfg.k);
     if (cfg.k! > cfg.dSae) throw new Error(`SAE k ${cfg.k} exceeds d_sae ${cfg.dSae}`);
   }
-  if (!Number.isFinite(cfg.l1Coefficient) || cfg.l1Coefficient < 0) {
-    throw new Error(`SAE l1_coefficient "${cfg.l1Coefficient}" must be a non-negative number`);
+  const nonNegative: [string, number | undefined][] = [
+    ["l1_coefficient", cfg.l1Coefficient],
+    ["l0_coefficient", cfg.l0Coefficient],
+    ["auxk_coefficient", cfg.auxkCoefficient],
+  ];
+  for (const [what, v] of nonNegative) {
+    if (v !== undefined && (!Number.isFinite(v) || v < 0)) {
+      throw new Error(`SAE ${what} "${v}" must be a non-negative number`);
+    }
   }
+  const positive: [string, number | undefined][] = [
+    ["jumprelu_bandwidth", cfg.bandwidth],
+    ["jumprelu_init_threshold", cfg.initThreshold],
+    ["topk_threshold_lr", cfg.thresholdRate],
+  ];
+  for (const [what, v] of positive) {
+    if (v !== undefined && !(v > 0 && Number.isFinite(v))) {
+      throw new Error(`SAE ${what} "${v}" must be a positive number`);
+    }
+  }
+  if (cfg.auxK !== undefined) positiveInt("SAE auxk k", cfg.auxK);
   return cfg;
 }
 
@@ -133,7 +214,32 @@ export function createSae(
     wDec = unitRows(dSae, dIn, () => rng.normal());
     wEnc = transposeArray(wDec, dSae, dIn);
   }
-  return fromArrays(cfg, { W_enc: wEnc, b_enc: new Float32Array(dSae), W_dec: wDec, b_dec: bDec });
+  return fromArrays(cfg, {
+    W_enc: wEnc,
+    b_enc: new Float32Array(dSae),
+    W_dec: wDec,
+    b_dec: bDec,
+    ...extraInit(cfg),
+  });
+}
+
+/**
+ * The architecture's other tensors at init: batchtopk's threshold 0 (ReLU until the first step
+ * sets it), jumprelu's log_threshold = log(initThreshold), gated's b_mag = r_mag = 0 (so the
+ * magnitude path starts equal to the gate's, as in Rajamanoharan et al.).
+ */
+export function extraInit(cfg: SaeConfig): Record<string, Float32Array> {
+  const { dSae } = cfg;
+  switch (cfg.architecture) {
+    case "batchtopk":
+      return { threshold: new Float32Array(1) };
+    case "jumprelu":
+      return { log_threshold: new Float32Array(dSae).fill(Math.log(cfg.initThreshold ?? 1e-3)) };
+    case "gated":
+      return { b_mag: new Float32Array(dSae), r_mag: new Float32Array(dSae) };
+    default:
+      return {};
+  }
 }
 
 /**
@@ -172,6 +278,7 @@ export function fromArrays(cfg: SaeConfig, w: Record<string, Float32Array>): Sae
       );
     }
   }
+  const extraNames = Object.keys(EXTRA_SHAPES[cfg.architecture]);
   // tidy disposes the temporary tensors (a variable shares their data but not their handle).
   return tf.tidy(() => ({
     cfg: { ...cfg },
@@ -179,20 +286,23 @@ export function fromArrays(cfg: SaeConfig, w: Record<string, Float32Array>): Sae
     bEncF: tf.variable(tf.tensor1d(w.b_enc)),
     wDecFD: tf.variable(tf.tensor2d(w.W_dec, shapes.W_dec as [number, number])),
     bDecD: tf.variable(tf.tensor1d(w.b_dec)),
+    extra: Object.fromEntries(
+      extraNames.map((name) => [name, tf.variable(tf.tensor1d(w[name]), !BUFFERS.has(name))]),
+    ),
   }));
 }
 
-/** The parameters as flat arrays keyed by SAELens names. */
+/** Every tensor (parameters and buffers) as flat arrays keyed by training names. */
 export async function toArrays(sae: Sae): Promise<Record<string, Float32Array>> {
   const out: Record<string, Float32Array> = {};
-  for (const [name, v] of Object.entries(saeParams(sae))) {
+  for (const [name, v] of Object.entries(saeTensors(sae))) {
     out[name] = (await v.data()) as Float32Array;
   }
   return out;
 }
 
 export function disposeSae(sae: Sae): void {
-  for (const v of Object.values(saeParams(sae))) v.dispose();
+  for (const v of Object.values(saeTensors(sae))) v.dispose();
 }
 
 export function checkInput(sae: Sae, xBD: tf.Tensor, what = "SAE input"): void {
@@ -204,7 +314,7 @@ export function checkInput(sae: Sae, xBD: tf.Tensor, what = "SAE input"): void {
   }
 }
 
-/** Applies the architecture's activation to pre-activations: ReLU, or ReLU then TopK. */
+/** The activation of standard and topk SAEs on pre-activations: ReLU, or ReLU then TopK. */
 export function activate(cfg: SaeConfig, preBF: tf.Tensor2D): tf.Tensor2D {
   if (cfg.architecture === "standard") return tf.relu(preBF);
   return topkRelu(preBF, cfg.k!);
@@ -231,11 +341,18 @@ function topkRelu(preBF: tf.Tensor2D, k: number): tf.Tensor2D {
   return fn(preBF) as tf.Tensor2D;
 }
 
-/** Feature activations f [B, F]. */
+/**
+ * Feature activations f [B, F], the inference pass of each architecture (batchtopk: its learnt
+ * threshold; jumprelu and gated: their modules' encoders).
+ */
 export function encode(sae: Sae, xBD: tf.Tensor2D): tf.Tensor2D {
   checkInput(sae, xBD);
   return tf.tidy(() => {
-    const preBF = tf.add(tf.matMul(tf.sub(xBD, sae.bDecD), sae.wEncDF), sae.bEncF) as tf.Tensor2D;
+    const uBF = tf.matMul(tf.sub(xBD, sae.bDecD), sae.wEncDF) as tf.Tensor2D;
+    if (sae.cfg.architecture === "gated") return gatedEncode(sae, uBF);
+    const preBF = tf.add(uBF, sae.bEncF) as tf.Tensor2D;
+    if (sae.cfg.architecture === "jumprelu") return jumpReluEncode(sae, preBF);
+    if (sae.cfg.architecture === "batchtopk") return batchTopKEncode(sae, preBF);
     return activate(sae.cfg, preBF);
   });
 }
@@ -256,7 +373,11 @@ export interface SaeForward {
   l1: tf.Scalar;
 }
 
-/** decode(encode(x)) and the loss parts (normalised as in the module header), differentiable. */
+/**
+ * decode(encode(x)) and the loss parts (normalised as in the module header), differentiable. The
+ * loss is the standard and topk SAEs' training loss; the other architectures' training losses,
+ * with their extra terms, are in their modules' gradients.
+ */
 export function forward(sae: Sae, xBD: tf.Tensor2D): SaeForward {
   const f = encode(sae, xBD);
   return tf.tidy(() => {
@@ -267,72 +388,6 @@ export function forward(sae: Sae, xBD: tf.Tensor2D): SaeForward {
     const loss = tf.add(mse, tf.mul(l1, sae.cfg.l1Coefficient)) as tf.Scalar;
     return { xHat, f: tf.keep(f), loss, mse, l1 };
   });
-}
-
-/** SAELens-style cfg.json contents for this SAE, with the caller's provenance fields on top. */
-export function saeCfgJson(sae: Sae, cfgExtra: Record<string, unknown> = {}) {
-  const { cfg } = sae;
-  return {
-    d_in: cfg.dIn,
-    d_sae: cfg.dSae,
-    architecture: cfg.architecture,
-    dtype: "float32",
-    l1_coefficient: cfg.l1Coefficient,
-    ...(cfg.architecture === "topk" ? { k: cfg.k } : {}),
-    apply_b_dec_to_input: true,
-    normalize_activations: "none",
-    device: "cpu",
-    ...cfgExtra,
-  };
-}
-
-/** Writes `dir`/sae.safetensors and `dir`/cfg.json (atomically). */
-export async function saveSae(
-  dir: string,
-  sae: Sae,
-  cfgExtra: Record<string, unknown> = {},
-): Promise<void> {
-  const w = await toArrays(sae);
-  const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
-  for (const [name, shape] of Object.entries(saeShapes(sae.cfg))) {
-    tensors[name] = { shape, data: w[name] };
-  }
-  await writeSafetensors(`${dir}/${SAE_WEIGHTS_FILE}`, tensors, { format: "pt" });
-  await writeJsonAtomic(`${dir}/${SAE_CFG_FILE}`, saeCfgJson(sae, cfgExtra));
-}
-
-/** Reads an SAE folder written by saveSae (or SAELens, for the standard and topk layouts). */
-export async function loadSae(
-  dir: string,
-): Promise<{ sae: Sae; cfgJson: Record<string, unknown> }> {
-  const cfgPath = `${dir}/${SAE_CFG_FILE}`, weightsPath = `${dir}/${SAE_WEIGHTS_FILE}`;
-  const cfgJson = await readJson<Record<string, unknown>>(cfgPath);
-  const cfg: SaeConfig = {
-    dIn: cfgJson.d_in as number,
-    dSae: cfgJson.d_sae as number,
-    architecture: (cfgJson.architecture ?? "standard") as SaeArchitecture,
-    k: cfgJson.k as number | undefined,
-    l1Coefficient: (cfgJson.l1_coefficient ?? 0) as number,
-  };
-  try {
-    validateSaeConfig(cfg);
-  } catch (e) {
-    throw new Error(`Cannot read "${cfgPath}": ${(e as Error).message}`);
-  }
-  const { tensors } = await readSafetensors(weightsPath);
-  const arrays: Record<string, Float32Array> = {};
-  for (const [name, shape] of Object.entries(saeShapes(cfg))) {
-    const t = tensors[name];
-    if (!t) throw new Error(`Cannot read "${weightsPath}": tensor "${name}" is missing`);
-    if (t.shape.join(",") !== shape.join(",") || !(t.data instanceof Float32Array)) {
-      throw new Error(
-        `Cannot read "${weightsPath}": tensor "${name}" has shape [${t.shape}] (${t.dtype}), ` +
-          `expected [${shape}] float32 from ${SAE_CFG_FILE}`,
-      );
-    }
-    arrays[name] = t.data;
-  }
-  return { sae: fromArrays(cfg, arrays), cfgJson };
 }
 
 function transposeArray(a: Float32Array, rows: number, cols: number): Float32Array {

@@ -57,22 +57,39 @@ import { loadSweepCheckpoint, sweepCheckpointPath, writeSweepCheckpoint } from "
 import { adaptiveSaeGrads, saeGradsSparse } from "./sparse.ts";
 import { saeGrads, type SaeGradsFn } from "./grads.ts";
 import { type NativeSaeStep, nativeSaeStep } from "./native_step.ts";
-import { saveSae } from "./sae.ts";
+import { saveSae } from "./saelens_files.ts";
 import { evaluateSae } from "./heldout_eval.ts";
 import { FLAT_TOLERANCE, lastFifthChange } from "./convergence.ts";
 
-/** One SweepTrainer config per SAE slot, in saeSlots() order. */
-function trainConfigs(cfg: RunConfig, slots: SaeSlot[]): SaeTrainConfig[] {
-  const s = cfg.sae, topk = s.architecture === "topk";
+/**
+ * One SweepTrainer config per SAE slot, in saeSlots() order. Each architecture gets its own
+ * sparsity setting (see RunConfig sae.architecture on matched L0); topk and batchtopk with
+ * sae.revive "auxk" train with the AuxK loss and no resampling.
+ */
+export function trainConfigs(cfg: RunConfig, slots: SaeSlot[]): SaeTrainConfig[] {
+  const s = cfg.sae;
+  const architecture = s.architecture === "relu" ? "standard" : s.architecture;
+  const kSparse = architecture === "topk" || architecture === "batchtopk";
+  const auxk = kSparse && s.revive === "auxk";
+  const bySparsity: Partial<SaeTrainConfig> = kSparse
+    ? { k: s.k, l1Coefficient: 0, ...(auxk ? { auxkCoefficient: s.auxkCoefficient } : {}) }
+    : architecture === "jumprelu"
+    ? {
+      l1Coefficient: 0,
+      l0Coefficient: s.l0Coefficient,
+      bandwidth: s.jumpreluBandwidth,
+      initThreshold: s.jumpreluInitThreshold,
+    }
+    : { l1Coefficient: architecture === "gated" ? s.gatedL1Coefficient : s.l1Coefficient };
   return slots.map((slot) => ({
     dSae: slot.size,
     name: slot.name,
-    architecture: topk ? "topk" : "standard",
-    k: topk ? s.k : undefined,
-    l1Coefficient: topk ? 0 : s.l1Coefficient,
+    architecture,
+    l1Coefficient: 0,
+    ...bySparsity,
     lr: s.lr,
     warmupSteps: s.warmupSteps,
-    resampleSteps: s.resampleSteps,
+    resampleSteps: auxk ? [] : s.resampleSteps,
     deadWindow: s.deadWindow,
     init: slot.init as SaeTrainConfig["init"],
     seed: slotSeed(cfg.seed, slot),
@@ -546,7 +563,7 @@ async function writeSaeOutputs(
     run_seed: cfg.seed,
     replicate: id.replicate,
     warmup_steps: s.warmupSteps,
-    resample_steps: s.resampleSteps,
+    resample_steps: slot.cfg.resampleSteps,
     dead_window: s.deadWindow,
   });
   await writeParquet(join(dir, SAE_FILES.metrics), arrow.tableFromJSON(sweep.rows[slot.name]));

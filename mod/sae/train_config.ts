@@ -25,6 +25,15 @@ export interface SaeTrainConfig {
   architecture?: SaeArchitecture;
   k?: number;
   l1Coefficient: number;
+  /** jumprelu: λ₀ of the L0 penalty, kernel bandwidth ε and initial threshold (mod/sae/jumprelu.ts). */
+  l0Coefficient?: number;
+  bandwidth?: number;
+  initThreshold?: number;
+  /** topk, batchtopk: α of the AuxK loss (0 / absent = off) and k_aux (mod/sae/auxk.ts). */
+  auxkCoefficient?: number;
+  auxK?: number;
+  /** batchtopk: rate of the threshold's running average (mod/sae/batchtopk.ts). */
+  thresholdRate?: number;
   lr: number;
   beta1?: number;
   beta2?: number;
@@ -62,8 +71,20 @@ export interface SweepOptions {
   nativeStep?: NativeSaeStep;
 }
 
+/** Architecture-specific settings, passed through to the SAE's config as given. */
+type ArchitectureSettings =
+  | "k"
+  | "l0Coefficient"
+  | "bandwidth"
+  | "initThreshold"
+  | "auxkCoefficient"
+  | "auxK"
+  | "thresholdRate";
+
 /** A config with every default filled in. */
-export type ResolvedTrainConfig = Required<Omit<SaeTrainConfig, "name" | "k">> & { k?: number };
+export type ResolvedTrainConfig =
+  & Required<Omit<SaeTrainConfig, "name" | ArchitectureSettings>>
+  & Pick<SaeTrainConfig, ArchitectureSettings>;
 
 /** Validates one SAE's training config and fills its defaults (deadWindow 1000, Adam betas). */
 export function resolveTrainConfig(
@@ -71,7 +92,10 @@ export function resolveTrainConfig(
   defaultSeed: number,
 ): { name: string; cfg: ResolvedTrainConfig } {
   const architecture = c.architecture ?? "standard";
-  const name = c.name ?? (architecture === "topk" ? `f${c.dSae}-topk${c.k ?? ""}` : `f${c.dSae}`);
+  const name = c.name ??
+    (architecture === "standard"
+      ? `f${c.dSae}`
+      : `f${c.dSae}-${architecture}${architecture.endsWith("topk") ? c.k ?? "" : ""}`);
   if (!(c.lr > 0)) throw new Error(`SAE "${name}" lr "${c.lr}" must be positive`);
   const init = c.init ?? "independent";
   if (!SAE_INITS.includes(init)) {
@@ -104,6 +128,12 @@ export function resolveTrainConfig(
     architecture,
     k: c.k,
     l1Coefficient: c.l1Coefficient,
+    l0Coefficient: c.l0Coefficient,
+    bandwidth: c.bandwidth,
+    initThreshold: c.initThreshold,
+    auxkCoefficient: c.auxkCoefficient,
+    auxK: c.auxK,
+    thresholdRate: c.thresholdRate,
     lr: c.lr,
     beta1: c.beta1 ?? 0.9,
     beta2: c.beta2 ?? 0.999,

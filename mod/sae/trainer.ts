@@ -43,8 +43,11 @@ import {
   type Sae,
   type SaeArchitecture,
   saeParams,
+  saeTensors,
   toArrays,
 } from "./sae.ts";
+import { gradsFor, usesSweepKernel } from "./architectures.ts";
+import { updateThreshold } from "./batchtopk.ts";
 import {
   accumulateGrads,
   disposeGrads,
@@ -111,6 +114,9 @@ interface Slot {
   name: string;
   cfg: ResolvedTrainConfig;
   sae: Sae;
+  /** This SAE's gradients (architectures.ts gradsFor) and whether the native step runs it. */
+  gradsFn: SaeGradsFn;
+  native: boolean;
   adam: Adam;
   lastFiredF: tf.Variable<tf.Rank.R1>;
   rng: Rng;
@@ -166,7 +172,21 @@ export class SweepTrainer {
     let sae: Sae;
     try {
       sae = createSae(
-        { dIn: this.dIn, dSae: c.dSae, architecture, k: c.k, l1Coefficient: c.l1Coefficient },
+        {
+          dIn: this.dIn,
+          dSae: c.dSae,
+          architecture,
+          k: c.k,
+          l1Coefficient: c.l1Coefficient,
+          ...definedOnly({
+            l0Coefficient: c.l0Coefficient,
+            bandwidth: c.bandwidth,
+            initThreshold: c.initThreshold,
+            auxkCoefficient: c.auxkCoefficient,
+            auxK: c.auxK,
+            thresholdRate: c.thresholdRate,
+          }),
+        },
         { seed: cfg.seed, bDec: this.#bDecInit, init: cfg.init },
       );
     } catch (e) {
@@ -177,6 +197,8 @@ export class SweepTrainer {
       name,
       cfg,
       sae,
+      gradsFn: gradsFor(sae.cfg, this.#gradsFn),
+      native: this.#native !== undefined && usesSweepKernel(sae.cfg),
       adam,
       lastFiredF: tf.tidy(() => tf.variable(tf.zeros([c.dSae]), false)) as tf.Variable<
         tf.Rank.R1
@@ -216,8 +238,8 @@ export class SweepTrainer {
       for (const slot of this.slots) {
         // wasm and cpu run kernels as they are called, so wall time per SAE is meaningful there.
         const t0 = performance.now();
-        const parts = this.#native
-          ? this.#trainOneNative(this.#native, slot, micros, B, step, logging)
+        const parts = slot.native
+          ? this.#trainOneNative(this.#native!, slot, micros, B, step, logging)
           : this.#trainOne(slot, micros, B, step, logging);
         slot.seconds += (performance.now() - t0) / 1000;
         slot.rowsTimed += B;
@@ -274,10 +296,21 @@ export class SweepTrainer {
   ): tf.Scalar[] | null {
     const { sae, adam } = slot;
     const wDecTDF = tf.transpose(sae.wDecFD) as tf.Tensor2D;
+    // AuxK reads the features dead by the window as of the previous step.
+    const deadF = (sae.cfg.auxkCoefficient ?? 0) > 0
+      ? tf.tidy(() =>
+        tf.cast(tf.greaterEqual(tf.sub(step - 1, slot.lastFiredF), slot.cfg.deadWindow), "float32")
+      ) as tf.Tensor1D
+      : undefined;
     let grads: SaeGrads | null = null;
     let sums: tf.Tensor[] | null = null;
+    let minActive = Infinity;
     for (const xMD of micros) {
-      const r = this.#gradsFn(sae, xMD, { normBatch: B, wDecTDF });
+      const r = slot.gradsFn(sae, xMD, { normBatch: B, wDecTDF, deadF });
+      if (r.minActive) {
+        minActive = Math.min(minActive, r.minActive.dataSync()[0]);
+        r.minActive.dispose();
+      }
       grads = accumulateGrads(grads, r.grads);
       const parts = [r.loss, r.mse, r.l1, r.l0, r.fireCountF];
       if (sums === null) sums = parts;
@@ -288,12 +321,11 @@ export class SweepTrainer {
       }
     }
     wDecTDF.dispose();
+    deadF?.dispose();
+    if (sae.cfg.architecture === "batchtopk") updateThreshold(sae, minActive);
     const [loss, mse, l1, l0, fireCountF] = sums!;
     const gWDecFD = projectOutParallel(grads!.W_dec, sae.wDecFD);
-    adam.step(
-      { W_enc: grads!.W_enc, b_enc: grads!.b_enc, W_dec: gWDecFD, b_dec: grads!.b_dec },
-      lrAt(step, slot.cfg),
-    );
+    adam.step({ ...grads!, W_dec: gWDecFD }, lrAt(step, slot.cfg));
     gWDecFD.dispose();
     disposeGrads(grads!);
     tf.tidy(() => {
@@ -426,8 +458,8 @@ export class SweepTrainer {
     state.saes.forEach((s, i) => {
       const slot = this.slots[i];
       const fresh = fromArrays(slot.sae.cfg, s.weights);
-      for (const [name, v] of Object.entries(saeParams(slot.sae))) {
-        v.assign(saeParams(fresh)[name]);
+      for (const [name, v] of Object.entries(saeTensors(slot.sae))) {
+        v.assign(saeTensors(fresh)[name]);
       }
       disposeSae(fresh);
       slot.adam.load(s.adam);
@@ -448,4 +480,9 @@ export class SweepTrainer {
       slot.lastFiredF.dispose();
     }
   }
+}
+
+/** `o` without its undefined entries (so optional SaeConfig fields stay absent). */
+function definedOnly<T extends Record<string, unknown>>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
