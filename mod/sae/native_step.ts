@@ -34,8 +34,8 @@ import { checkInput, type Sae } from "./sae.ts";
 
 /**
  * Share of nonzero f entries above which a micro-batch takes the dense path. Measured here (2
- * cores, OpenBLAS, B 4,096, d_in 512; tests/artifacts-style runs of sae_bench's measure with each
- * path forced): at F 16,384 sparse 1.8 s against dense 5.0 s at density 1.4%, 4.2 against 4.7 at
+ * cores, OpenBLAS, B 4,096, d_in 512; `deno run -A tests/bench/sae_bench.ts --crossover
+ * 0.015,0.03,0.06,0.12`, a busy machine): at F 16,384 sparse 1.8 s against dense 5.0 s at density 1.4%, 4.2 against 4.7 at
  * 5.8%, 7.4 against 4.8 at 11.9%; at F 4,096 sparse was still ahead at 12% (0.66 against 0.76 s).
  */
 export const DEFAULT_DENSE_ABOVE = 0.08;

@@ -7,7 +7,8 @@
  *
  *   deno run --allow-read --allow-env tests/bench/sae_bench.ts [--backend wasm|cpu]
  *     [--features 4096,16384] [--steps 3] [--batch 4096] [--micro 2048] [--no-profile]
- *     [--sparse-l0 32,128] (empty to skip)
+ *     [--sparse-l0 32,128] (empty to skip) [--native-l0 32,64,128]
+ *     [--crossover 0.015,0.03,0.06,0.12] (native sparse vs dense path, each forced)
  *
  * Under `deno bench` it registers one small benchmark (F 4096, 3 iterations) instead.
  *
@@ -145,6 +146,9 @@ async function main(): Promise<void> {
   const profile = !Deno.args.includes("--no-profile");
   const sparseL0 = arg("sparse-l0", "32,128").split(",").filter((v) => v !== "").map(Number);
   const nativeL0 = arg("native-l0", "32,64,128").split(",").filter((v) => v !== "").map(Number);
+  // The native step's sparse and dense paths, each forced, at these densities (L0 / F): where
+  // they cross is DEFAULT_DENSE_ABOVE in mod/sae/native_step.ts.
+  const crossover = arg("crossover", "").split(",").filter((v) => v !== "").map(Number);
   console.error(
     `SAE training, d_in ${D}, batch ${batch} in micro-batches of ${micro}, ReLU + Adam, ` +
       `backend ${backend}, median of ${steps} steps`,
@@ -162,6 +166,17 @@ async function main(): Promise<void> {
       for (const [name, t] of r.kernels.slice(0, 14)) {
         console.log(`    ${(100 * t / total).toFixed(1).padStart(5)}%  ${t.toFixed(3)} s  ${name}`);
       }
+    }
+    for (const density of crossover) {
+      const at = { profile: false, sparseL0: Math.round(density * f), native: true };
+      const sp = await measure(f, batch, micro, steps, { ...at, denseAbove: 1 });
+      const de = await measure(f, batch, micro, steps, { ...at, denseAbove: 0 });
+      console.log(
+        `F ${String(f).padStart(6)} density ${(sp.l0 / f).toFixed(4)}: native sparse path ` +
+          `${sp.secondsPerStep.toFixed(3)} s/step, dense path ${
+            de.secondsPerStep.toFixed(3)
+          } s/step`,
+      );
     }
     for (const l0 of nativeL0) {
       const r = await measure(f, batch, micro, steps, {
