@@ -232,9 +232,9 @@ async function readDictionary(ctx: FeaturesContext, slot: SaeSlot, dir: string) 
     heldout_tokens_per_s: nHeld / seconds,
   };
   log(
-    `features: ${slot.name}: dead ${fmtInt(hist.dead)}, ultra-low (< ${fc.ultraLow.toExponential(0)}) ${
-      fmtInt(hist.ultraLow)
-    } ` +
+    `features: ${slot.name}: dead ${fmtInt(hist.dead)}, ultra-low (< ${
+      fc.ultraLow.toExponential(0)
+    }) ${fmtInt(hist.ultraLow)} ` +
       `of ${fmtInt(F)} [resolution ${hist.resolution.toExponential(1)}${
         hist.ultraLowUnmeasurable ? ": ultra-low not measurable" : ""
       }]; ` +

@@ -161,13 +161,13 @@ ${
         s.fits.map((f) =>
           `<tr data-fit="${esc(f.architecture)}/${esc(f.init)}/${esc(f.statistic)}"><td>${
             esc(f.architecture)
-          }</td><td>${esc(f.init)}</td><td>${
-            esc(f.statistic)
-          }</td><td class="slope">${num(f.slope)}</td><td>[${num(f.ciLow)}, ${
-            num(f.ciHigh)
-          }]</td><td>${num(f.df, 0)}</td><td>${num(f.n, 0)} / ${num(f.saes, 0)}</td><td>${
-            num(f.r2)
-          }</td><td class="verdict">${esc(f.verdict)}</td></tr>`
+          }</td><td>${esc(f.init)}</td><td>${esc(f.statistic)}</td><td class="slope">${
+            num(f.slope)
+          }</td><td>[${num(f.ciLow)}, ${num(f.ciHigh)}]</td><td>${num(f.df, 0)}</td><td>${
+            num(f.n, 0)
+          } / ${num(f.saes, 0)}</td><td>${num(f.r2)}</td><td class="verdict">${
+            esc(f.verdict)
+          }</td></tr>`
         ).join("\n")
       }
 </tbody></table>

@@ -251,7 +251,9 @@ export interface SaeSweepKeys {
  * The architectures a run trains, the first being primary: sae.architectures when it lists any,
  * else [sae.architecture] (a run that never sets sae.architectures trains one, as before).
  */
-export function saeArchitectures(sae: Pick<SaeSweepKeys, "architecture" | "architectures">): string[] {
+export function saeArchitectures(
+  sae: Pick<SaeSweepKeys, "architecture" | "architectures">,
+): string[] {
   return sae.architectures && sae.architectures.length > 0
     ? [...sae.architectures]
     : [sae.architecture ?? "relu"];

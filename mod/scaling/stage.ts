@@ -228,7 +228,9 @@ function logScaling(rows: SizeRow[], fits: FitRow[], notes: string[]): void {
   for (const r of rows) {
     const st = r.stats;
     log(
-      `scaling: ${r.architecture} ${r.init} f${r.size} (${r.replicates} SAE${r.replicates > 1 ? "s" : ""}): ` +
+      `scaling: ${r.architecture} ${r.init} f${r.size} (${r.replicates} SAE${
+        r.replicates > 1 ? "s" : ""
+      }): ` +
         `L0 ${intervalText(st.l0, 1)}, fve ${intervalText(st.fve)}, dead ${
           intervalText(st.dead_fraction)
         }, ${r.deadOrUltraLowLabel} ${intervalText(st.dead_or_ultra_low_fraction)}` +
