@@ -49,6 +49,8 @@ const SUMMARY_COLUMNS = [
   "replicate",
   "seed",
   "architecture",
+  "sparsity_key",
+  "sparsity_value",
   "heldout_tokens",
   "density_resolution",
   "fve",
