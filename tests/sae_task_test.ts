@@ -62,6 +62,9 @@ const SUMMARY_COLUMNS = [
   "resample_events",
   "train_tokens",
   "tokens_per_s",
+  "mse_change_last_fifth",
+  "l0_change_last_fifth",
+  "flat",
 ];
 
 Deno.test("sae saeSlots() and saeDirName() name the primary f<N> and the rest f<N>-<init>-r<r>", () => {
