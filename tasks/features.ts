@@ -6,8 +6,10 @@
  *
  * Trains the SAEs first if they are out of date. Reads results/<run>/sae/f<N>/ (SAE, feature
  * stats), data/<run>/activations/heldout.parquet, data/<run>/tokens.parquet and the transformer.
- * Writes, per size, results/<run>/sae/f<N>/: density_histogram.parquet, examples.parquet,
- * logits.parquet, loss_recovered.parquet; and results/<run>/sae/features_summary.parquet.
+ * Writes, per size, results/<run>/sae/f<N>/ (and with several sae.architectures, each other
+ * architecture's f<N>-<arch>-<init>-r0/ of the first init): density_histogram.parquet,
+ * examples.parquet, logits.parquet, loss_recovered.parquet; and
+ * results/<run>/sae/features_summary.parquet (one row per SAE read: name, architecture, size, ...).
  *
  * @module
  */

@@ -6,14 +6,16 @@
  * Runs the scaling stage (and so everything upstream) first if it is out of date. Reads
  * data/<run>/composition.parquet, results/<run>/transformer/summary.parquet, the SAE and features
  * summaries, results/<run>/scaling.parquet, results/<run>/plots/*.svg and, per SAE,
- * results/<run>/sae/f<N>/{feature_stats,examples,logits}.parquet plus steering.parquet and
- * explanations.parquet when present. Writes results/<run>/report/index.html (open it from disk:
- * no server, no network) and results/<run>/report/data/f<N>.js, f<N>-<k>.js (loaded by the page
- * when an SAE or a feature is selected). Prints the page's path.
+ * results/<run>/sae/f<N>/{feature_stats,examples,logits}.parquet (and, with several
+ * sae.architectures, the same of each other architecture's f<N>-<arch>-<init>-r0/) plus
+ * steering.parquet and explanations.parquet when present. Writes results/<run>/report/index.html
+ * (open it from disk: no server, no network) and results/<run>/report/data/<name>.js,
+ * <name>-<k>.js per SAE folder name (loaded by the page when an SAE or a feature is selected).
+ * Prints the page's path.
  *
  * @module
  */
-import { runUpstream, SAE_FILES, stageSource } from "../mod/run/mod.ts";
+import { browsedSlots, runUpstream, SAE_FILES, stageSource } from "../mod/run/mod.ts";
 import { join, resolve } from "node:path";
 import {
   CONFIG_OPTIONS,
@@ -53,8 +55,9 @@ export async function run(
   const shardSize = opts.shardSize ?? DEFAULT_SHARD_SIZE;
   const sizes = [...cfg.sae.sizes].sort((a, b) => a - b);
   const inputs = summaryInputs(paths, sizes);
-  for (const n of sizes) {
-    const dir = paths.saeDir(n);
+  const saes = browsedSlots(cfg.sae);
+  for (const slot of saes) {
+    const dir = paths.slotDir(slot);
     inputs.push(
       join(dir, SAE_FILES.featureStats),
       join(dir, SAE_FILES.examples),
@@ -68,11 +71,11 @@ export async function run(
   const index = paths.reportIndex;
   const outputs = [
     index,
-    ...sizes.flatMap((n) => [
-      join(paths.reportDir, "data", `f${n}.js`),
+    ...saes.flatMap((slot) => [
+      join(paths.reportDir, "data", `${slot.name}.js`),
       ...Array.from(
-        { length: Math.ceil(n / shardSize) },
-        (_, k) => join(paths.reportDir, "data", `f${n}-${k}.js`),
+        { length: Math.ceil(slot.size / shardSize) },
+        (_, k) => join(paths.reportDir, "data", `${slot.name}-${k}.js`),
       ),
     ]),
   ];
@@ -80,7 +83,13 @@ export async function run(
     name: "report",
     dir: paths.reportDir,
     inputs,
-    params: { run: cfg.run, sizes, quantileBins: cfg.features.quantileBins, shardSize },
+    params: {
+      run: cfg.run,
+      sizes,
+      saes: saes.map((s) => s.name),
+      quantileBins: cfg.features.quantileBins,
+      shardSize,
+    },
     source: stageSource("report"),
     outputs,
     force: opts.force,
@@ -90,6 +99,7 @@ export async function run(
         run: cfg.run,
         paths,
         sizes,
+        saes,
         quantileBins: cfg.features.quantileBins,
         shardSize,
       });

@@ -1,19 +1,20 @@
 /**
- * How L0 and the dead / ultra-low fraction scale with SAE size, per initialisation and pooled over
- * replicate SAEs, and every plot of the run.
+ * How L0, the dead / ultra-low fraction and the variance explained scale with SAE size, per
+ * (architecture, initialisation) and pooled over replicate SAEs, and every plot of the run.
  *
  *   deno task scaling --preset demo
  *
  * Runs the features stage first if it is out of date. Reads results/<run>/sae/summary.parquet (one
  * row per trained SAE), every SAE's feature_stats.parquet, features_summary.parquet (loss
- * recovered of the primary SAEs f<N>), the primary SAEs' metrics.parquet and the transformer's
+ * recovered of the SAEs the features stage read), the primary SAEs' metrics.parquet and the transformer's
  * loss.parquet. Writes
- * - results/<run>/scaling.parquet: one row per (init, size): replicates, held-out tokens and the
+ * - results/<run>/scaling.parquet: one row per (architecture, init, size): replicates, held-out tokens and the
  *   density resolution, and for L0, fve, dead fraction, dead-or-ultra-low fraction and alive
  *   fraction the mean, 95% t interval over replicates (the single value when there is one), min
  *   and max; loss recovered of the primary SAE;
- * - results/<run>/scaling_fits.parquet: one row per (init, statistic): the OLS fit of log10 L0, of
- *   the dead-or-ultra-low fraction and (descriptive) of log10 alive fraction on log10 size, with
+ * - results/<run>/scaling_fits.parquet: one row per (architecture, init, statistic): the OLS fit
+ *   of log10 L0, of the dead-or-ultra-low fraction and (descriptive) of log10 alive fraction and
+ *   of fve on log10 size, with
  *   slope, SE, df, Student-t 95% CI, R², n and the verdict (mod/scaling/scaling.ts says why these);
  * - results/<run>/plots/*.svg (and .png where headless Chromium is available): density_overlay,
  *   density_f<N>, log_density_f<largest> (primary SAEs), scaling, transformer_loss, sae_metrics.

@@ -147,3 +147,33 @@ Deno.test("cross-key and empty-list errors name the key before any stage runs", 
     );
   }
 });
+
+Deno.test("sae.architectures takes a comma or JSON list of distinct architectures; empty = sae.architecture", async () => {
+  const { saeArchitectures } = await import("../mod/run/mod.ts");
+  const base = await loadConfig({ preset: "test" });
+  assertEquals(base.sae.architectures, []);
+  assertEquals(saeArchitectures(base.sae), ["relu"]);
+  const single = await loadConfig({ preset: "test", set: ["sae.architecture=topk"] });
+  assertEquals(saeArchitectures(single.sae), ["topk"]);
+  const comma = await loadConfig({ preset: "test", set: ["sae.architectures=relu, topk,gated"] });
+  assertEquals(comma.sae.architectures, ["relu", "topk", "gated"]);
+  const json = await loadConfig({ preset: "test", set: ['sae.architectures=["jumprelu"]'] });
+  // The list wins over sae.architecture, its first being primary.
+  assertEquals(saeArchitectures({ ...json.sae, architecture: "relu" }), ["jumprelu"]);
+  assertEquals(
+    (await loadConfig({ preset: "test", set: ["sae.architectures="] })).sae.architectures,
+    [],
+  );
+  await assertRejects(
+    () => loadConfig({ preset: "test", set: ["sae.architectures=relu,sparse"] }),
+    /Config key "sae\.architectures\[1\]" must be one of relu, topk, batchtopk, jumprelu, gated, got "sparse"/,
+  );
+  await assertRejects(
+    () => loadConfig({ preset: "test", set: ["sae.architectures=topk,topk"] }),
+    /Config key "sae\.architectures" must list distinct architectures, got \["topk","topk"\]/,
+  );
+  await assertRejects(
+    () => loadConfig({ preset: "test", set: ["sae.architectures=[1]"] }),
+    /Config key "sae\.architectures\[0\]" must be a string/,
+  );
+});

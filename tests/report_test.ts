@@ -220,7 +220,9 @@ async function browserChecks(
       for (const [name, w, h] of sizes) assert((w as number) > 50 && (h as number) > 50, `${name}`);
       const fits = await readParquet(`${ctx.results}/scaling_fits.parquet`);
       const slope = col(fits, "slope")[0] as number;
-      const key = `${col(fits, "init")[0]}/${col(fits, "statistic")[0]}`;
+      const key = `${col(fits, "architecture")[0]}/${col(fits, "init")[0]}/${
+        col(fits, "statistic")[0]
+      }`;
       assertEquals(await page.textContent(`#fit tr[data-fit='${key}'] .slope`), slope.toFixed(3));
       const comp = await page.$$eval("#summary table:first-of-type tbody tr", (r) => r.length);
       assertEquals(comp, 8);

@@ -13,7 +13,7 @@ import { readParquet } from "../mod/io/mod.ts";
 import { readSafetensors } from "../mod/io/mod.ts";
 import { readActivationShard } from "../mod/activations/mod.ts";
 import { loadConfig } from "../mod/run/mod.ts";
-import { saeDirName, saeSlots } from "../mod/run/mod.ts";
+import { browsedSlots, saeDirName, saeSlots } from "../mod/run/mod.ts";
 import { checkResampleSchedule } from "../tasks/sae.ts";
 import { copyTree, killWhen, runTask, taskCommand, TEST_PRESET_ARGS } from "./helpers.ts";
 
@@ -49,6 +49,8 @@ const SUMMARY_COLUMNS = [
   "replicate",
   "seed",
   "architecture",
+  "sparsity_key",
+  "sparsity_value",
   "heldout_tokens",
   "density_resolution",
   "fve",
@@ -60,6 +62,9 @@ const SUMMARY_COLUMNS = [
   "resample_events",
   "train_tokens",
   "tokens_per_s",
+  "mse_change_last_fifth",
+  "l0_change_last_fifth",
+  "flat",
 ];
 
 Deno.test("sae saeSlots() and saeDirName() name the primary f<N> and the rest f<N>-<init>-r<r>", () => {
@@ -71,6 +76,45 @@ Deno.test("sae saeSlots() and saeDirName() name the primary f<N> and the rest f<
   assertEquals(slots.filter((s) => s.primary).map((s) => s.name), ["f64", "f128"]);
   assertEquals(saeDirName(4096), "f4096");
   assertEquals(saeDirName(4096, { init: "parallel", replicate: 0 }), "f4096-parallel-r0");
+});
+
+Deno.test("with several architectures every SAE but the primary f<N> names its architecture", () => {
+  const sweep = { sizes: [64, 128], inits: ["independent", "parallel"], seeds: 1 };
+  const slots = saeSlots({ ...sweep, architecture: "relu", architectures: ["topk", "gated"] });
+  assertEquals(slots.map((s) => s.name), [
+    "f64",
+    "f128",
+    "f64-topk-parallel-r0",
+    "f128-topk-parallel-r0",
+    "f64-gated-independent-r0",
+    "f128-gated-independent-r0",
+    "f64-gated-parallel-r0",
+    "f128-gated-parallel-r0",
+  ]);
+  assertEquals(slots.filter((s) => s.primary).map((s) => s.architecture), ["topk", "topk"]);
+  assertEquals(browsedSlots({ ...sweep, architectures: ["topk", "gated"] }).map((s) => s.name), [
+    "f64",
+    "f128",
+    "f64-gated-independent-r0",
+    "f128-gated-independent-r0",
+  ]);
+  // One architecture, however given: the names of before sae.architectures.
+  const one = saeSlots({ ...sweep, architecture: "gated" }).map((s) => s.name);
+  assertEquals(one, saeSlots({ ...sweep, architectures: ["gated"] }).map((s) => s.name));
+  assertEquals(one.slice(2), ["f64-parallel-r0", "f128-parallel-r0"]);
+  assertEquals(
+    saeDirName(64, { init: "independent", replicate: 0, architecture: "topk" }),
+    "f64-independent-r0",
+  );
+  assertEquals(
+    saeDirName(64, {
+      init: "independent",
+      replicate: 1,
+      architecture: "topk",
+      namedArchitecture: true,
+    }),
+    "f64-topk-independent-r1",
+  );
 });
 
 Deno.test("sae config: sae.inits takes known, distinct inits; the resample schedule fits the run", async () => {

@@ -57,9 +57,11 @@ Deno.test("analyseScaling() finds no trend in a flat L0 and a growing dead / ult
     "independent/l0",
     "independent/dead_or_ultra_low_fraction",
     "independent/alive_fraction",
+    "independent/fve",
     "parallel/l0",
     "parallel/dead_or_ultra_low_fraction",
     "parallel/alive_fraction",
+    "parallel/fve",
   ]);
   const get = (init: string, stat: string) =>
     fits.find((f) => f.init === init && f.statistic === stat)!;
@@ -182,7 +184,7 @@ Deno.test("analyseScaling() with two sizes fits but calls the verdict inconclusi
   assertMatch(fits[0].verdict, /^inconclusive for L0: slope 1 .*no interval with 2 points/);
   assertEquals(notes, []);
   const dead = analyseScaling(saes.map((s) => ({ ...s, alive: 0, l0: 0 })), { ultraLow: 1e-6 });
-  assertEquals(dead.fits.map((f) => f.statistic), ["dead_or_ultra_low_fraction"]);
+  assertEquals(dead.fits.map((f) => f.statistic), ["dead_or_ultra_low_fraction", "fve"]);
   assertMatch(dead.notes.join("\n"), /independent: l0: 2 SAE\(s\) left out/);
 });
 
@@ -224,4 +226,76 @@ Deno.test("readSaeSummary() reads the per-SAE contract and defaults what an old 
   assertThrows(() => readSaeSummary(twice, {}, "S"), /S names SAE "f512" twice/);
   const noL0 = arrow.tableFromJSON([{ size: 1, heldout_tokens: 1 }]);
   assertThrows(() => readSaeSummary(noL0, {}, "S"), /S has no column "l0"/);
+});
+
+Deno.test("analyseScaling() fits each architecture apart, on hand-made summary rows", () => {
+  const relu = sweep({
+    inits: ["independent"],
+    l0: () => 20,
+    deadOrUltraLow: (size) => 0.05 * Math.log2(size / 256),
+  });
+  // TopK: L0 pinned at k, nothing dead, fve rising with size.
+  const topk = sweep({ inits: ["independent"], l0: () => 32, deadOrUltraLow: () => 0 }).map((
+    s,
+  ) => ({
+    ...s,
+    name: `f${s.size}-topk-independent-r${s.replicate}`,
+    architecture: "topk",
+    fve: 0.6 + 0.05 * Math.log2(s.size / 512) + 0.001 * s.replicate,
+    lossRecovered: s.replicate === 0 ? 0.95 : null,
+    browsed: s.replicate === 0,
+  }));
+  const a = analyseScaling([...relu, ...topk], { ultraLow: 1e-6 });
+  assertEquals([...new Set(a.sizes.map((r) => `${r.architecture}/${r.init}`))], [
+    "relu/independent",
+    "topk/independent",
+  ]);
+  assertEquals(a.sizes.length, 2 * SIZES.length);
+  const fit = (arch: string, stat: string) =>
+    a.fits.find((f) => f.architecture === arch && f.statistic === stat)!;
+  for (const arch of ["relu", "topk"]) {
+    for (const stat of ["l0", "dead_or_ultra_low_fraction", "alive_fraction", "fve"]) {
+      assert(fit(arch, stat), `${arch} ${stat}`);
+      assertEquals(fit(arch, stat).saes, 3 * SIZES.length, `${arch} ${stat}: its own SAEs only`);
+    }
+  }
+  // relu's dead share grows 0.05 per doubling = 0.166 per tenfold; topk's stays 0.
+  assertAlmostEquals(
+    fit("relu", "dead_or_ultra_low_fraction").fit.slope,
+    0.05 / Math.log10(2),
+    0.01,
+  );
+  assertAlmostEquals(fit("topk", "dead_or_ultra_low_fraction").fit.slope, 0, 1e-9);
+  assertAlmostEquals(fit("topk", "fve").fit.slope, 0.05 / Math.log10(2), 1e-6);
+  assertEquals(fit("topk", "fve").role, "descriptive");
+  assertMatch(fit("topk", "l0").verdict, /topk sets L0 by k, so this is no test of the paper/);
+  assert(!/no test/.test(fit("relu", "l0").verdict));
+  // The browsed SAE of each (architecture, size) carries its loss recovered.
+  const row = a.sizes.find((r) => r.architecture === "topk" && r.size === 1024)!;
+  assertEquals([row.primary, row.lossRecovered], ["f1024-topk-independent-r0", 0.95]);
+  assertEquals(a.sizes.find((r) => r.architecture === "relu" && r.size === 1024)!.primary, "f1024");
+});
+
+Deno.test("readSaeSummary() reads 'standard' as relu and defaults a missing architecture", () => {
+  const t = arrow.tableFromArrays({
+    name: ["f64", "f64-topk-independent-r0"],
+    size: Int32Array.from([64, 64]),
+    architecture: ["standard", "topk"],
+    heldout_tokens: [100, 100],
+    l0: [3, 4],
+    fve: [0.5, 0.6],
+    dead_fraction: [0, 0],
+    alive: [64, 64],
+  });
+  assertEquals(readSaeSummary(t).map((r) => r.architecture), ["relu", "topk"]);
+  const old = arrow.tableFromArrays({
+    size: Int32Array.from([64]),
+    heldout_tokens: [100],
+    l0: [3],
+    fve: [0.5],
+    dead_fraction: [0],
+    alive: [64],
+  });
+  assertEquals(readSaeSummary(old, { architecture: "gated" })[0].architecture, "gated");
+  assertEquals(readSaeSummary(old)[0].architecture, "relu");
 });

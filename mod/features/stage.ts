@@ -1,7 +1,8 @@
 /**
  * The features stage's body, run by tasks/features.ts (`runFeaturesStage`): read every primary
  * SAE's dictionary (density histogram, max-activating examples, logit attribution, CE loss
- * recovered) and write features_summary.parquet. The task keeps the command line; what the stage
+ * recovered), and with several architectures each one's first-init replicate 0 too (browsedSlots
+ * in mod/run/layout.ts), and write features_summary.parquet (one row per SAE read, by name). The task keeps the command line; what the stage
  * reads and writes is listed in its module header.
  *
  * In order: `prepareFeatures` (backend, transformer, held-out activations, validation sequences
@@ -17,6 +18,7 @@ import * as tf from "@tensorflow/tfjs";
 import * as arrow from "apache-arrow";
 import { join } from "node:path";
 import {
+  browsedSlots,
   fmtInt,
   log,
   type RunConfig,
@@ -25,6 +27,7 @@ import {
   runUpstream,
   SAE_FILES,
   SAE_STAGE_FILES,
+  type SaeSlot,
   stageParams,
   type StageResult,
   stageSource,
@@ -118,7 +121,9 @@ export async function runFeaturesStage(
   const saeRoot = paths.saeRoot;
   const modelPath = paths.transformer.weights;
   const heldoutPath = paths.activations.heldout;
-  const dirs = cfg.sae.sizes.map((n) => paths.saeDir(n));
+  // The primary SAEs f<N>, then each other architecture's first-init replicate 0 (browsedSlots).
+  const slots = browsedSlots(cfg.sae);
+  const dirs = slots.map((slot) => paths.slotDir(slot));
   const inputs = [
     modelPath,
     heldoutPath,
@@ -140,7 +145,7 @@ export async function runFeaturesStage(
     run: async () => {
       const ctx = await prepareFeatures(cfg, { backend: opts.backend, modelPath, heldoutPath });
       const summary = [];
-      for (const dir of dirs) summary.push(await readDictionary(ctx, dir));
+      for (const slot of slots) summary.push(await readDictionary(ctx, slot, paths.slotDir(slot)));
       tf.dispose(ctx.lossBatches);
       disposeTransformer(ctx.model);
       ctx.tok.free();
@@ -178,7 +183,7 @@ async function prepareFeatures(
   const tok = createTokenizer();
   const text = (id: number) => tok.tokenText(id);
   log(
-    `features: ${cfg.sae.sizes.length} SAEs; ${
+    `features: ${browsedSlots(cfg.sae).length} SAEs; ${
       fmtInt(nHeld)
     } held-out tokens (density resolution ` +
       `${(1 / nHeld).toExponential(1)}); loss recovered over ${
@@ -190,7 +195,7 @@ async function prepareFeatures(
 }
 
 /** One SAE's dictionary: its four files, then its summary row (and log line). */
-async function readDictionary(ctx: FeaturesContext, dir: string) {
+async function readDictionary(ctx: FeaturesContext, slot: SaeSlot, dir: string) {
   const fc = ctx.cfg.features;
   const nHeld = ctx.nHeld;
   const t0 = performance.now();
@@ -208,6 +213,8 @@ async function readDictionary(ctx: FeaturesContext, dir: string) {
   disposeSae(s);
   const seconds = (performance.now() - t0) / 1000;
   const row = {
+    name: slot.name,
+    architecture: slot.architecture,
     size: F,
     heldout_tokens: nHeld,
     resolution: hist.resolution,
@@ -225,9 +232,9 @@ async function readDictionary(ctx: FeaturesContext, dir: string) {
     heldout_tokens_per_s: nHeld / seconds,
   };
   log(
-    `features: f${F}: dead ${fmtInt(hist.dead)}, ultra-low (< ${fc.ultraLow.toExponential(0)}) ${
-      fmtInt(hist.ultraLow)
-    } ` +
+    `features: ${slot.name}: dead ${fmtInt(hist.dead)}, ultra-low (< ${
+      fc.ultraLow.toExponential(0)
+    }) ${fmtInt(hist.ultraLow)} ` +
       `of ${fmtInt(F)} [resolution ${hist.resolution.toExponential(1)}${
         hist.ultraLowUnmeasurable ? ": ultra-low not measurable" : ""
       }]; ` +

@@ -7,6 +7,8 @@
  * - The feature list is virtualised: only the rows in view (plus a margin) exist in the DOM, so
  *   16,384 features filter, sort and scroll at the cost of a few dozen rows.
  * - Deep links: #f<N> opens an SAE, #f<N>/<id> a feature; selecting a feature updates the hash.
+ *   Other architectures' SAEs have their folder names as keys (#f<N>-topk-independent-r0/<id>).
+ * - With several architectures an Architecture menu switches between them at the same size.
  * - Token texts go into the page escaped; whitespace shows as ↵ ⇥ ·. Each example line is its
  *   own bidi paragraph (dir="auto": an Arabic line runs right to left, a Latin one left to right)
  *   and the token spans inside it carry no dir: the HTML spec's dir="auto" skips descendants with
@@ -285,6 +287,8 @@ export const CLIENT_JS = String.raw`
     S.key = key;
     S.feature = null;
     $("sae").value = key;
+    var meta = M.saes.filter(function (s) { return s.key === key; })[0];
+    if ($("arch") && meta) $("arch").value = meta.architecture;
     $("fcount").textContent = "loading " + key + "…";
     return load(key, "data/" + key + ".js").then(function (I) {
       if (S.key !== key) return false;
@@ -299,7 +303,7 @@ export const CLIENT_JS = String.raw`
   }
 
   function parseHash() {
-    var m = /^#(f\d+)(?:\/(\d+))?$/.exec(location.hash);
+    var m = /^#(f\d+(?:-[a-z0-9]+)*)(?:\/(\d+))?$/.exec(location.hash);
     return m ? { key: m[1], f: m[2] === undefined ? null : Number(m[2]) } : null;
   }
 
@@ -321,6 +325,13 @@ export const CLIENT_JS = String.raw`
 
   $("sae").addEventListener("change", function () {
     openSae($("sae").value).then(function () { setHash("#" + S.key); }).catch(fail);
+  });
+  // The same size in another architecture (else that architecture's first SAE).
+  if ($("arch")) $("arch").addEventListener("change", function () {
+    var a = $("arch").value, cur = M.saes.filter(function (s) { return s.key === S.key; })[0];
+    var mine = M.saes.filter(function (s) { return s.architecture === a; });
+    var to = mine.filter(function (s) { return cur && s.size === cur.size; })[0] || mine[0];
+    if (to) openSae(to.key).then(function () { setHash("#" + S.key); }).catch(fail);
   });
   ["f-id", "f-text", "f-dmin", "f-dmax", "f-amin", "f-smin", "f-live"].forEach(function (id) {
     $(id).addEventListener(id === "f-live" ? "change" : "input", function () { if (S.idx) refresh(); });

@@ -1,8 +1,9 @@
 /**
  * Builds the run report: results/<run>/report/index.html (summary and feature browser, opens from
- * disk with no server or network) and, beside it, data/f<N>.js (each SAE's index) and
- * data/f<N>-<k>.js (its shards of `shardSize` features: examples and logits), loaded by the page
- * when an SAE or feature is selected.
+ * disk with no server or network) and, beside it, data/<key>.js (each SAE's index) and
+ * data/<key>-<k>.js (its shards of `shardSize` features: examples and logits), loaded by the page
+ * when an SAE or feature is selected. <key> is the SAE's folder name: f<N> for the primary SAEs,
+ * f<N>-<arch>-<init>-r0 for each other architecture's (mod/run/layout.ts browsedSlots).
  *
  * Every file is written atomically and index.html last, so an index.html on disk always finds
  * its data files; data files of an earlier layout are removed.
@@ -30,6 +31,11 @@ export interface ReportOptions {
   run: string;
   paths: RunPaths;
   sizes: number[];
+  /**
+   * The SAEs the browser shows, in order (browsedSlots); default: the primary f<N> of each size
+   * as the first architecture "relu".
+   */
+  saes?: { name: string; size: number; architecture: string }[];
   /** Quantile bins of the features stage (for the bins' labels). */
   quantileBins: number;
   shardSize?: number;
@@ -54,7 +60,9 @@ export async function buildReport(opts: ReportOptions): Promise<ReportFiles> {
   const sizes = [...opts.sizes].sort((a, b) => a - b);
   const dir = opts.paths.reportDir;
   const dataDir = join(dir, "data");
-  const summary = await loadRunSummary(opts.run, opts.paths, sizes);
+  const saes = opts.saes ??
+    sizes.map((n) => ({ name: `f${n}`, size: n, architecture: "relu" }));
+  const summary = await loadRunSummary(opts.run, opts.paths, sizes, saes.map((s) => s.name));
   const enc = get_encoding("gpt2");
   const bytes = new Map<number, Uint8Array>();
   const tokenBytes = (id: number) => {
@@ -72,10 +80,12 @@ export async function buildReport(opts: ReportOptions): Promise<ReportFiles> {
     dataBytes += new TextEncoder().encode(text).length;
   };
   try {
-    for (const n of sizes) {
-      const row = summary.saes.find((r) => r.size === n);
-      if (!row) throw new Error(`No SAE summary row for size ${n}: rerun the sae stage`);
-      const { index, shards } = await loadSaeData(opts.paths.saeDir(n), n, {
+    for (const sae of saes) {
+      const n = sae.size;
+      const row = summary.saes.find((r) => r.name === sae.name);
+      if (!row) throw new Error(`No SAE summary row for "${sae.name}": rerun the sae stage`);
+      const { index, shards } = await loadSaeData(opts.paths.slotDir(sae), n, {
+        key: sae.name,
         shardSize,
         heldoutTokens: row.heldoutTokens,
         quantileBins: opts.quantileBins,
@@ -89,6 +99,7 @@ export async function buildReport(opts: ReportOptions): Promise<ReportFiles> {
       manifest.saes.push({
         key: index.key,
         size: n,
+        architecture: sae.architecture,
         shards: shards.length,
         shardSize,
         explained: nExplained,

@@ -15,7 +15,15 @@ import { CLIENT_JS } from "./browser_script.ts";
 /** What the browser script needs to find each SAE's data files. */
 export interface PageManifest {
   run: string;
-  saes: { key: string; size: number; shards: number; shardSize: number; explained: number }[];
+  saes: {
+    /** The SAE's folder name (f<N> for the primary ones) and the stem of its data files. */
+    key: string;
+    size: number;
+    architecture: string;
+    shards: number;
+    shardSize: number;
+    explained: number;
+  }[];
 }
 
 function num(x: number | null | undefined, digits = 3): string {
@@ -123,7 +131,7 @@ ${
         "held-out tokens",
       ],
       s.saes.map((r) => [
-        `<a href="#f${r.size}">f${r.size}</a>`,
+        `<a href="#${esc(r.name)}">${esc(r.name)}</a>`,
         esc(r.architecture),
         num(r.l0, 2),
         num(r.fve),
@@ -145,24 +153,27 @@ ${plot("sae_metrics")}
 ${plot("scaling")}
 ${
     s.fits.length
-      ? `<table class="num" id="fit"><thead><tr><th>init</th><th>statistic</th><th>slope</th>
+      ? `<table class="num" id="fit"><thead><tr><th>architecture</th><th>init</th><th>statistic</th>
+<th>slope</th>
 <th>95% CI (Student t)</th><th>df</th><th>sizes / SAEs</th><th>R²</th><th>verdict</th></tr></thead>
 <tbody>
 ${
         s.fits.map((f) =>
-          `<tr data-fit="${esc(f.init)}/${esc(f.statistic)}"><td>${esc(f.init)}</td><td>${
-            esc(f.statistic)
-          }</td><td class="slope">${num(f.slope)}</td><td>[${num(f.ciLow)}, ${
-            num(f.ciHigh)
-          }]</td><td>${num(f.df, 0)}</td><td>${num(f.n, 0)} / ${num(f.saes, 0)}</td><td>${
-            num(f.r2)
-          }</td><td class="verdict">${esc(f.verdict)}</td></tr>`
+          `<tr data-fit="${esc(f.architecture)}/${esc(f.init)}/${esc(f.statistic)}"><td>${
+            esc(f.architecture)
+          }</td><td>${esc(f.init)}</td><td>${esc(f.statistic)}</td><td class="slope">${
+            num(f.slope)
+          }</td><td>[${num(f.ciLow)}, ${num(f.ciHigh)}]</td><td>${num(f.df, 0)}</td><td>${
+            num(f.n, 0)
+          } / ${num(f.saes, 0)}</td><td>${num(f.r2)}</td><td class="verdict">${
+            esc(f.verdict)
+          }</td></tr>`
         ).join("\n")
       }
 </tbody></table>
 <p class="note">Slopes are per log10 size: of log10 L0 (the paper: L0 stays roughly constant, so
 slope 0), of the dead / ultra-low fraction (the paper: it grows), and, descriptively, of log10 of
-the alive fraction. Each fit is ordinary least squares on the per-size means over replicate SAEs,
+the alive fraction and of the variance explained; one set per architecture and init. Each fit is ordinary least squares on the per-size means over replicate SAEs,
 with a Student-t interval (df = sizes − 2).</p>`
       : `<p class="missing">No scaling fit.</p>`
   }
@@ -170,17 +181,31 @@ with a Student-t interval (df = sizes − 2).</p>`
 }
 
 function browserHtml(m: PageManifest): string {
-  const options = m.saes.map((s) =>
+  const option = (s: PageManifest["saes"][number]) =>
     `<option value="${esc(s.key)}">${esc(s.key)} (${s.size.toLocaleString("en-US")} features${
       s.explained ? `, ${s.explained.toLocaleString("en-US")} explained` : ""
-    })</option>`
-  ).join("");
+    })</option>`;
+  // One architecture: a plain list of sizes; several: grouped by architecture, with a menu that
+  // switches architecture at the current size.
+  const archs = [...new Set(m.saes.map((s) => s.architecture))];
+  const options = archs.length > 1
+    ? archs.map((a) =>
+      `<optgroup label="${esc(a)}">${
+        m.saes.filter((s) => s.architecture === a).map(option).join("")
+      }</optgroup>`
+    ).join("")
+    : m.saes.map(option).join("");
+  const archMenu = archs.length > 1
+    ? `<label>Architecture <select id="arch">${
+      archs.map((a) => `<option value="${esc(a)}">${esc(a)}</option>`).join("")
+    }</select></label>\n`
+    : "";
   const input = (id: string, label: string, ph: string, size = 7) =>
     `<label>${label} <input id="${id}" type="text" size="${size}" placeholder="${ph}"></label>`;
   return `<section id="browser">
 <h2>Feature browser</h2>
 <div class="controls">
-<label>SAE <select id="sae">${options}</select></label>
+${archMenu}<label>SAE <select id="sae">${options}</select></label>
 ${input("f-id", "Feature", "12 or 10-20")}
 ${input("f-text", "Explanation has", "text", 14)}
 ${input("f-dmin", "Density ≥", "1e-4")}

@@ -8,7 +8,7 @@
  *           activations at 3 significant digits) and top/bottom logits; loaded when one of their
  *           features is selected
  *
- * Reads results/<run>/sae/f<N>/: feature_stats, examples and logits (features stage), and
+ * Reads results/<run>/sae/<name>/ (f<N> for the primary SAEs): feature_stats, examples and logits (features stage), and
  * steering and explanations when present.
  *
  * @module
@@ -144,13 +144,15 @@ export async function loadSaeData(
   dir: string,
   size: number,
   opts: {
+    /** The SAE's key in the page (its folder name); default f<size>. */
+    key?: string;
     shardSize: number;
     heldoutTokens: number;
     quantileBins: number;
     tokenBytes: (id: number) => Uint8Array;
   },
 ): Promise<SaeData> {
-  const key = `f${size}`;
+  const key = opts.key ?? `f${size}`;
   const statsPath = join(dir, SAE_FILES.featureStats);
   const stats = await readParquet(statsPath, {
     columns: ["count", "density", "mean_activation", "max_activation"],

@@ -1,8 +1,9 @@
 /**
  * The run summary the report's first half shows: corpus composition (target vs achieved share),
- * the transformer's final losses beside the unigram entropy, the SAE sweep table, the scaling
- * fits (L0 and the dead / ultra-low fraction against size, per init) with their verdicts, and the
- * run's plots as SVG text.
+ * the transformer's final losses beside the unigram entropy, the SAE sweep table (the browsed
+ * SAEs: the primary f<N> and, with several architectures, each one's first-init replicate 0), the
+ * scaling fits (L0, the dead / ultra-low fraction and fve against size, per architecture and init)
+ * with their verdicts, and the run's plots as SVG text.
  *
  * Reads data/<run>/composition.parquet, results/<run>/transformer/summary.parquet and
  * config.json, results/<run>/sae/summary.parquet and features_summary.parquet,
@@ -14,7 +15,7 @@ import { join } from "node:path";
 import { exists, readJson } from "../io/mod.ts";
 import { readParquet } from "../io/mod.ts";
 import type { RunPaths } from "../run/mod.ts";
-import { numberCol, numbers, stringCol } from "./arrow_cols.ts";
+import { hasColumn, numberCol, numbers, stringCol } from "./arrow_cols.ts";
 
 export interface CompositionRow {
   source: string;
@@ -37,6 +38,8 @@ export interface TransformerSummary {
 }
 
 export interface SaeRow {
+  /** Folder name: f<N>, or f<N>-<arch>-<init>-r0 for another architecture's. */
+  name: string;
   size: number;
   architecture: string;
   l0: number;
@@ -50,8 +53,10 @@ export interface SaeRow {
 
 /** One line fit of the scaling stage (results/<run>/scaling_fits.parquet). */
 export interface Fit {
+  /** Empty in a scaling_fits.parquet older than the architecture column. */
+  architecture: string;
   init: string;
-  /** "l0", "dead_or_ultra_low_fraction" or "alive_fraction" (descriptive). */
+  /** "l0", "dead_or_ultra_low_fraction", "alive_fraction" or "fve" (descriptive). */
   statistic: string;
   slope: number | null;
   ciLow: number | null;
@@ -112,10 +117,15 @@ export function summaryInputs(paths: RunPaths, sizes: number[]): string[] {
   ];
 }
 
+/**
+ * Reads the run's summary. `browsed` names the SAEs whose rows the sweep table shows, in order
+ * (default: the primary f<N> of each size).
+ */
 export async function loadRunSummary(
   run: string,
   paths: RunPaths,
   sizes: number[],
+  browsed: string[] = [...sizes].sort((a, b) => a - b).map((n) => `f${n}`),
 ): Promise<RunSummary> {
   const comp = await readParquet(paths.composition);
   const cl = `Composition "${paths.composition}"`;
@@ -152,9 +162,11 @@ export async function loadRunSummary(
   const fPath = paths.featuresSummary;
   const fs = await readParquet(fPath);
   const fl = `Features summary "${fPath}"`;
-  const recovered = new Map(
-    numbers(fs, "size", fl).map((n, i) => [n, numbers(fs, "loss_recovered", fl)[i]]),
-  );
+  // By SAE name (an older features summary has one row per size, for f<N>).
+  const fsNames = hasColumn(fs, "name")
+    ? stringCol(fs, "name", fl).map((x) => x ?? "")
+    : numbers(fs, "size", fl).map((n) => `f${n}`);
+  const recovered = new Map(fsNames.map((name, i) => [name, numbers(fs, "loss_recovered", fl)[i]]));
   const arch = stringCol(s, "architecture", sl);
   // One row per trained SAE (replicates, other inits): the table shows each size's primary f<N>.
   const names = s.schema.fields.some((f) => f.name === "name") ? stringCol(s, "name", sl) : null;
@@ -167,17 +179,20 @@ export async function loadRunSummary(
     "heldout_tokens",
     "tokens_per_s",
   ].map((c) => numbers(s, c, sl));
-  const saes = size.map((n, i) => ({
+  const rowNames = size.map((n, i) => names?.[i] ?? `f${n}`);
+  const all = size.map((n, i) => ({
+    name: rowNames[i],
     size: n,
     architecture: arch[i] ?? "",
     l0: l0[i],
     fve: fve[i],
-    lossRecovered: recovered.get(n) ?? null,
+    lossRecovered: recovered.get(rowNames[i]) ?? null,
     deadFraction: dead[i],
     alive: alive[i],
     heldoutTokens: held[i],
     tokensPerS: tps[i],
-  })).filter((r, i) => !names || names[i] === `f${r.size}`).sort((a, b) => a.size - b.size);
+  }));
+  const saes = browsed.flatMap((b) => all.filter((r) => r.name === b));
 
   const fitsPath = paths.scalingFits;
   const sc = await readParquet(fitsPath);
@@ -193,8 +208,10 @@ export async function loadRunSummary(
     "r2",
   ].map(fitNum);
   const fitInit = stringCol(sc, "init", scl), fitStat = stringCol(sc, "statistic", scl);
+  const fitArch = hasColumn(sc, "architecture") ? stringCol(sc, "architecture", scl) : [];
   const verdicts = stringCol(sc, "verdict", scl);
   const fits: Fit[] = fitInit.map((init, i) => ({
+    architecture: fitArch[i] ?? "",
     init: init ?? "",
     statistic: fitStat[i] ?? "",
     slope: slope[i],

@@ -71,6 +71,7 @@ const RULES: Partial<Record<ConfigKey, Rule>> = {
   "activations.store": { oneOf: ACTIVATION_STORES },
   "sae.sizes": { int: true, min: 1 },
   "sae.architecture": { oneOf: SAE_ARCHITECTURE_CHOICES },
+  "sae.architectures": { oneOf: SAE_ARCHITECTURE_CHOICES },
   "sae.k": { int: true, min: 1 },
   "sae.l1Coefficient": { min: 0 },
   "sae.gatedL1Coefficient": { min: 0 },
@@ -175,8 +176,10 @@ function validateAgainst(value: unknown, template: unknown, path: string): void 
     } else if (template.length > 0) {
       value.forEach((item, i) => validateAgainst(item, template[0], `${path}[${i}]`));
     } else if (ruleOf(path)) {
-      // An empty default list of numbers (e.g. steer.features): its rule says what items are.
-      value.forEach((item, i) => validateAgainst(item, 0, `${path}[${i}]`));
+      // An empty default list (steer.features, sae.architectures): its rule says what items are,
+      // strings for a list of choices, else numbers.
+      const item0 = ruleOf(path)!.oneOf ? "" : 0;
+      value.forEach((item, i) => validateAgainst(item, item0, `${path}[${i}]`));
     }
     return;
   }
@@ -296,8 +299,13 @@ function setPath(
   }
   const last = parts[parts.length - 1];
   if (!(last in tnode)) throw new Error(`Unknown config key "${key}"`);
-  // A string template keeps the raw text ("--set run=007" stays "007").
-  node[last] = typeof tnode[last] === "string" && typeof value !== "string" ? String(value) : value;
+  // A string template keeps the raw text ("--set run=007" stays "007"); a list template takes a
+  // comma list of words ("--set sae.architectures=relu,topk"; "" = the empty list).
+  node[last] = typeof tnode[last] === "string" && typeof value !== "string"
+    ? String(value)
+    : Array.isArray(tnode[last]) && typeof value === "string"
+    ? value.split(",").map((w) => w.trim()).filter((w) => w !== "")
+    : value;
 }
 
 export interface ConfigSources {
@@ -401,6 +409,13 @@ export function validateConfig(cfg: unknown): RunConfig {
     throw new Error(
       `Config key "sae.inits" must list distinct inits, at least one, got ${
         JSON.stringify(c.sae.inits)
+      }`,
+    );
+  }
+  if (new Set(c.sae.architectures).size !== c.sae.architectures.length) {
+    throw new Error(
+      `Config key "sae.architectures" must list distinct architectures, got ${
+        JSON.stringify(c.sae.architectures)
       }`,
     );
   }

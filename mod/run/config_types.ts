@@ -133,14 +133,29 @@ export interface RunConfig {
     sizes: number[];
     /**
      * "relu" (Anthropic's, the paper's), "topk" (Gao et al. 2024), "batchtopk" (Bussmann et al.
-     * 2024), "jumprelu" or "gated" (Rajamanoharan et al. 2024).
+     * 2024), "jumprelu" or "gated" (Rajamanoharan et al. 2024). The run's one architecture when
+     * sae.architectures is empty; not read otherwise.
      *
      * Matched L0: k is the target L0 for topk and batchtopk (per row; on average over a batch);
      * the penalised architectures get it through their coefficients (l1Coefficient for relu,
      * gatedL1Coefficient, l0Coefficient for jumprelu), chosen per preset so that their held-out
-     * L0 (summary.parquet) lands near k; the scaling stage compares at the L0 each reached.
+     * L0 (summary.parquet) lands near k: `deno task bench:tune --run R --architecture A
+     * --target-l0 K` sweeps the coefficient on a run's cached activations and names the one
+     * nearest K. A coefficient is one value for every size, so L0 is matched at the sizes it was
+     * tuned on and may drift with size (the L0 fit of the scaling stage shows how far); the
+     * scaling stage compares each architecture at the L0 it reached and reports it beside the
+     * dead fraction.
      */
     architecture: SaeArchitectureChoice;
+    /**
+     * Several architectures trained side by side from one activation pass, e.g. ["relu", "topk",
+     * "gated"]: every (architecture, init, replicate, size) is one SAE, each with its own
+     * sparsity key above. The first is primary (its SAEs are written to sae/f<N>/); folder names
+     * in mod/run/layout.ts (saeDirName). Empty (the presets' default) = [sae.architecture].
+     * Distinct values. SAEs of one (init, size, replicate) share their seed across
+     * architectures, so each architecture starts from the same weight draw (a paired comparison).
+     */
+    architectures: SaeArchitectureChoice[];
     /** Active features per token for "topk" and "batchtopk" (the target L0 of the comparison). */
     k: number;
     /** λ of the L1 penalty (MSE summed over d_in, L1 summed over features; both mean over batch). */

@@ -133,6 +133,8 @@ export interface RunPaths {
    * primary, as saeSlots() marks them) = the primary f<N>.
    */
   saeDir: (features: number, slot?: SaeSlotId) => string;
+  /** The folder of a slot from saeSlots(): results/<run>/sae/<slot.name>. */
+  slotDir: (slot: { name: string }) => string;
   /** A file of an SAE's folder (see saeDir for `slot`). */
   saeFile: (features: number, file: SaeFile, slot?: SaeSlotId) => string;
   scaling: string;
@@ -166,6 +168,7 @@ export function runPaths(cfg: { run: string; dataDir: string; resultsDir: string
     saeSummary: join(saeRoot, SAE_ROOT_FILES.summary),
     featuresSummary: join(saeRoot, SAE_ROOT_FILES.featuresSummary),
     saeDir,
+    slotDir: (slot: { name: string }) => join(saeRoot, slot.name),
     saeFile: (features: number, file: SaeFile, slot?: SaeSlotId) =>
       join(saeDir(features, slot), SAE_FILES[file]),
     scaling: join(results, RESULTS_FILES.scaling),
@@ -185,54 +188,107 @@ function inDir<T extends Record<string, string>>(
   };
 }
 
-/** One trained SAE of a size: its init and replicate (0-based). */
+/** One trained SAE of a size: its init and replicate (0-based), and its architecture. */
 export interface SaeSlotId {
   init: string;
   replicate: number;
+  /**
+   * The architecture as the config names it (relu, topk, ...). saeDirName spells it only when
+   * `namedArchitecture` is set, which saeSlots does when the run trains more than one.
+   */
+  architecture?: string;
+  namedArchitecture?: boolean;
 }
 
 /**
- * The folder name of one SAE of the sweep: `f<N>` for the primary SAE of size N (the first of
- * sae.inits, replicate 0; the folder that features, steer, autointerp and report read) or when no
- * slot is given, else `f<N>-<init>-r<r>`, e.g. f4096-parallel-r0, f4096-independent-r1.
+ * The folder name of one SAE of the sweep:
+ *
+ *   f<N>                      the primary SAE of size N (the first architecture, the first of
+ *                             sae.inits, replicate 0): the folder that features, steer,
+ *                             autointerp and report read; also when no slot is given
+ *   f<N>-<init>-r<r>          every other SAE of a run with one architecture (as before
+ *                             sae.architectures existed), e.g. f4096-parallel-r0
+ *   f<N>-<arch>-<init>-r<r>   every other SAE of a run with several architectures, the first one
+ *                             included, e.g. f4096-topk-independent-r0, f4096-relu-parallel-r1
+ *
+ * So a run with one architecture keeps the names it always had, and in a run with several every
+ * name but the primary's says its architecture.
  */
 export function saeDirName(
   features: number,
   slot?: SaeSlotId & { primary?: boolean },
 ): string {
   if (!slot || slot.primary) return `f${features}`;
-  return `f${features}-${slot.init}-r${slot.replicate}`;
+  const arch = slot.namedArchitecture && slot.architecture ? `-${slot.architecture}` : "";
+  return `f${features}${arch}-${slot.init}-r${slot.replicate}`;
 }
 
 export interface SaeSlot extends SaeSlotId {
   size: number;
-  /** First init, replicate 0: written to f<N>/. */
+  architecture: string;
+  /** First architecture, first init, replicate 0: written to f<N>/. */
   primary: boolean;
+  /**
+   * First init, replicate 0, any architecture: the SAE of its (architecture, size) that the
+   * features stage reads and the report's browser shows (the primary ones among them).
+   */
+  browsed: boolean;
   /** saeDirName of this slot (also its name in logs, checkpoints and summary.parquet). */
   name: string;
 }
 
+/** The SAE config keys that decide the slots (RunConfig["sae"] has them all). */
+export interface SaeSweepKeys {
+  sizes: number[];
+  inits: string[];
+  seeds: number;
+  /** The single-architecture key; read only when `architectures` is absent or empty. */
+  architecture?: string;
+  architectures?: readonly string[];
+}
+
 /**
- * Every SAE the sae stage trains, one per (init, replicate, size), in that nesting order: the
- * sizes of the first init's replicate 0, the primary SAEs, come first.
+ * The architectures a run trains, the first being primary: sae.architectures when it lists any,
+ * else [sae.architecture] (a run that never sets sae.architectures trains one, as before).
  */
-export function saeSlots(sae: { sizes: number[]; inits: string[]; seeds: number }): SaeSlot[] {
+export function saeArchitectures(
+  sae: Pick<SaeSweepKeys, "architecture" | "architectures">,
+): string[] {
+  return sae.architectures && sae.architectures.length > 0
+    ? [...sae.architectures]
+    : [sae.architecture ?? "relu"];
+}
+
+/**
+ * Every SAE the sae stage trains, one per (architecture, init, replicate, size), in that nesting
+ * order: the sizes of the first architecture's first init's replicate 0, the primary SAEs, come
+ * first.
+ */
+export function saeSlots(sae: SaeSweepKeys): SaeSlot[] {
   const out: SaeSlot[] = [];
-  for (const [i, init] of sae.inits.entries()) {
-    for (let replicate = 0; replicate < sae.seeds; replicate++) {
-      for (const size of sae.sizes) {
-        const primary = i === 0 && replicate === 0;
-        out.push({
-          size,
-          init,
-          replicate,
-          primary,
-          name: saeDirName(size, { init, replicate, primary }),
-        });
+  const archs = saeArchitectures(sae);
+  const namedArchitecture = archs.length > 1;
+  for (const [a, architecture] of archs.entries()) {
+    for (const [i, init] of sae.inits.entries()) {
+      for (let replicate = 0; replicate < sae.seeds; replicate++) {
+        for (const size of sae.sizes) {
+          const browsed = i === 0 && replicate === 0;
+          const primary = browsed && a === 0;
+          const id = { init, replicate, architecture, namedArchitecture, primary };
+          out.push({ size, ...id, browsed, name: saeDirName(size, id) });
+        }
       }
     }
   }
   return out;
+}
+
+/**
+ * The browsed SAEs (see SaeSlot), architecture by architecture, each in the order of sae.sizes:
+ * the primaries f<N> first.
+ */
+export function browsedSlots(sae: SaeSweepKeys): SaeSlot[] {
+  return saeSlots(sae).filter((s) => s.browsed);
 }
 
 /** The project root (the folder holding deno.json), from this file's location. */

@@ -148,6 +148,8 @@ const demo: RunConfig = {
   sae: {
     sizes: [512, 1024, 2048, 4096, 8192, 16384],
     architecture: "relu",
+    // [] = [architecture]; e.g. ["relu", "topk", "gated"] trains each from the same pass.
+    architectures: [],
     k: 32,
     // λ = 1 gave L0 ~20 and 94% variance explained for 2,048 features on the demo's activations.
     l1Coefficient: 1,

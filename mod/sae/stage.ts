@@ -20,6 +20,7 @@ import * as tf from "@tensorflow/tfjs";
 import * as arrow from "apache-arrow";
 import { join } from "node:path";
 import {
+  type ConfigKey,
   DATA_FILES,
   fmtInt,
   hashFile,
@@ -32,6 +33,8 @@ import {
   runUpstream,
   SAE_FILES,
   SAE_STAGE_FILES,
+  type SaeArchitectureChoice,
+  saeArchitectures,
   type SaeSlot,
   saeSlots,
   stageParams,
@@ -62,38 +65,63 @@ import { evaluateSae } from "./heldout_eval.ts";
 import { FLAT_TOLERANCE, lastFifthChange } from "./convergence.ts";
 
 /**
- * One SweepTrainer config per SAE slot, in saeSlots() order. Each architecture gets its own
- * sparsity setting (see RunConfig sae.architecture on matched L0); topk and batchtopk with
- * sae.revive "auxk" train with the AuxK loss and no resampling.
+ * The sparsity setting of one architecture, as config key and value: how its L0 is set (see
+ * RunConfig sae.architecture on matched L0). summary.parquet records it beside the L0 reached.
+ */
+export function sparsityOf(
+  s: RunConfig["sae"],
+  architecture: SaeArchitectureChoice,
+): { key: ConfigKey; value: number } {
+  switch (architecture) {
+    case "topk":
+    case "batchtopk":
+      return { key: "sae.k", value: s.k };
+    case "jumprelu":
+      return { key: "sae.l0Coefficient", value: s.l0Coefficient };
+    case "gated":
+      return { key: "sae.gatedL1Coefficient", value: s.gatedL1Coefficient };
+    default:
+      return { key: "sae.l1Coefficient", value: s.l1Coefficient };
+  }
+}
+
+/**
+ * One SweepTrainer config per SAE slot, in saeSlots() order, each for its slot's architecture
+ * with that architecture's sparsity setting (sparsityOf); topk and batchtopk with sae.revive
+ * "auxk" train with the AuxK loss and no resampling. The seed depends on the init, size and
+ * replicate, not the architecture: each architecture starts from the same draw.
  */
 export function trainConfigs(cfg: RunConfig, slots: SaeSlot[]): SaeTrainConfig[] {
   const s = cfg.sae;
-  const architecture = s.architecture === "relu" ? "standard" : s.architecture;
-  const kSparse = architecture === "topk" || architecture === "batchtopk";
-  const auxk = kSparse && s.revive === "auxk";
-  const bySparsity: Partial<SaeTrainConfig> = kSparse
-    ? { k: s.k, l1Coefficient: 0, ...(auxk ? { auxkCoefficient: s.auxkCoefficient } : {}) }
-    : architecture === "jumprelu"
-    ? {
+  return slots.map((slot) => {
+    const choice = slot.architecture as SaeArchitectureChoice;
+    const architecture = choice === "relu" ? "standard" : choice;
+    const kSparse = architecture === "topk" || architecture === "batchtopk";
+    const auxk = kSparse && s.revive === "auxk";
+    const bySparsity: Partial<SaeTrainConfig> = kSparse
+      ? { k: s.k, l1Coefficient: 0, ...(auxk ? { auxkCoefficient: s.auxkCoefficient } : {}) }
+      : architecture === "jumprelu"
+      ? {
+        l1Coefficient: 0,
+        l0Coefficient: s.l0Coefficient,
+        bandwidth: s.jumpreluBandwidth,
+        initThreshold: s.jumpreluInitThreshold,
+      }
+      : { l1Coefficient: sparsityOf(s, choice).value };
+    return {
+      dSae: slot.size,
+      name: slot.name,
+      architecture,
       l1Coefficient: 0,
-      l0Coefficient: s.l0Coefficient,
-      bandwidth: s.jumpreluBandwidth,
-      initThreshold: s.jumpreluInitThreshold,
-    }
-    : { l1Coefficient: architecture === "gated" ? s.gatedL1Coefficient : s.l1Coefficient };
-  return slots.map((slot) => ({
-    dSae: slot.size,
-    name: slot.name,
-    architecture,
-    l1Coefficient: 0,
-    ...bySparsity,
-    lr: s.lr,
-    warmupSteps: s.warmupSteps,
-    resampleSteps: auxk ? [] : s.resampleSteps,
-    deadWindow: s.deadWindow,
-    init: slot.init as SaeTrainConfig["init"],
-    seed: slotSeed(cfg.seed, slot),
-  }));
+      ...bySparsity,
+      lr: s.lr,
+      warmupSteps: s.warmupSteps,
+      resampleSteps: auxk ? [] : s.resampleSteps,
+      deadWindow: s.deadWindow,
+      init: slot.init as SaeTrainConfig["init"],
+      seed: slotSeed(cfg.seed, slot),
+    };
+  });
 }
 
 /**
@@ -204,7 +232,7 @@ export async function runSaeStage(
     model: stream ? { weights: paths.transformer.weights, tokens: paths.tokens } : undefined,
     heldout: paths.activations.heldout,
     slots,
-    dirs: slots.map((slot) => paths.saeDir(slot.size, slot)),
+    dirs: slots.map((slot) => paths.slotDir(slot)),
     ckptDir: join(paths.saeRoot, "checkpoint"),
     summary: paths.saeSummary,
   };
@@ -263,7 +291,8 @@ async function prepareSweep(
   }
   const note = checkResampleSchedule(s, steps);
   if (note) log(note);
-  const seeds = trainConfigs(cfg, p.slots).map((c) => c.seed!);
+  // Seeds are shared across architectures (paired); within one they must differ.
+  const seeds = trainConfigs(cfg, p.slots).map((c, i) => `${p.slots[i].architecture}:${c.seed}`);
   if (new Set(seeds).size !== seeds.length) {
     throw new Error(`Config key "seed" ${cfg.seed} gives two SAEs the same derived seed`);
   }
@@ -379,7 +408,12 @@ async function resumeFromCheckpoint(sweep: Sweep, ckptDir: string): Promise<void
 function logSweepStart(sweep: Sweep): void {
   const s = sweep.cfg.sae;
   log(
-    `sae: ${sweep.slots.length} SAEs (${s.sizes.join(", ")} features, ${s.architecture}; ` +
+    `sae: ${sweep.slots.length} SAEs (${s.sizes.join(", ")} features; ${
+      saeArchitectures(s).map((a) => {
+        const sp = sparsityOf(s, a as SaeArchitectureChoice);
+        return `${a} ${sp.key.slice(4)} ${sp.value}`;
+      }).join(", ")
+    }; ` +
       `init ${s.inits.join(", ")}; ${s.seeds} seed${s.seeds > 1 ? "s" : ""} each) ` +
       `on d_in ${sweep.dIn}; ${sweep.steps} steps of ${s.batchSize} rows (${
         fmtInt(sweep.steps * s.batchSize)
@@ -488,7 +522,10 @@ async function evaluateAndWrite(sweep: Sweep, p: SaeStagePaths) {
       init: id.init,
       replicate: id.replicate,
       seed: slot.cfg.seed,
-      architecture: slot.cfg.architecture,
+      // The config's name (relu, topk, ...), and the key and value that set its sparsity.
+      architecture: id.architecture,
+      sparsity_key: sparsityOf(sweep.cfg.sae, id.architecture as SaeArchitectureChoice).key,
+      sparsity_value: sparsityOf(sweep.cfg.sae, id.architecture as SaeArchitectureChoice).value,
       heldout_tokens: nHeld,
       density_resolution: 1 / nHeld,
       fve: ev.fve,

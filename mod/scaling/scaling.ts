@@ -1,6 +1,8 @@
 /**
- * The scaling analysis: how L0 and the dead / ultra-low fraction change with SAE size, per
- * initialisation, pooled over replicate SAEs (seeds). The scaling stage (tasks/scaling.ts) reads
+ * The scaling analysis: how L0, the dead / ultra-low fraction and the variance explained change
+ * with SAE size, per (architecture, initialisation), pooled over replicate SAEs (seeds). Each
+ * architecture is its own question: its SAEs are never pooled with another's, and the fits say
+ * which architecture they belong to. The scaling stage (tasks/scaling.ts) reads
  * the files and writes what `analyseScaling` returns; this module does no I/O beyond reading one
  * Arrow table.
  *
@@ -16,8 +18,11 @@
  *   resolution", and every label carries the resolution.
  * - alive fraction, log-log: descriptive only (slope −1 = a constant count of alive features,
  *   0 = a constant share).
+ * - fve (fraction of variance explained) on log10 size: descriptive, the reconstruction side of
+ *   the comparison (a bigger dictionary at the same L0 should explain more).
+ * - TopK and BatchTopK set L0 by k, so their L0 fit is no test of the paper; the verdict says so.
  *
- * How: per init, ordinary least squares on the per-size means of the replicates (for L0, the
+ * How: per (architecture, init), ordinary least squares on the per-size means of the replicates (for L0, the
  * mean of log10 L0), with a Student-t interval on the slope, df = sizes − 2 (mod/scaling/fit.ts). Means
  * rather than pooling every SAE as its own point, because the SAEs of one size share their
  * activations, hyperparameters and training budget: a size's deviation from the line is common to
@@ -50,6 +55,7 @@ export interface SaeResult {
   init: string;
   replicate: number;
   seed: number;
+  /** As the config names it (relu, topk, ...); "standard" in older summaries reads as relu. */
   architecture: string;
   heldoutTokens: number;
   l0: number;
@@ -62,11 +68,16 @@ export interface SaeResult {
 export interface SaeScalingInput extends SaeResult {
   /** Features that never fired or fired on a fraction of tokens below the ultra-low threshold. */
   deadOrUltraLow: number;
-  /** CE loss recovered (the features stage measures it for primary SAEs only). */
+  /** CE loss recovered (the features stage measures it for the browsed SAEs only). */
   lossRecovered?: number | null;
+  /**
+   * The SAE of its (architecture, size) that the features stage reads (first init, replicate 0;
+   * mod/run/layout.ts browsedSlots); default: the one named f<N>.
+   */
+  browsed?: boolean;
 }
 
-/** Statistics summarised per (init, size), in the order the Parquet columns take. */
+/** Statistics summarised per (architecture, init, size), in the order the Parquet columns take. */
 export const SIZE_STATS = [
   "l0",
   "fve",
@@ -77,6 +88,7 @@ export const SIZE_STATS = [
 export type SizeStat = typeof SIZE_STATS[number];
 
 export interface SizeRow {
+  architecture: string;
   init: string;
   size: number;
   replicates: number;
@@ -92,17 +104,18 @@ export interface SizeRow {
   /** The name of the dead or ultra-low class for these tokens, with the resolution. */
   deadOrUltraLowLabel: string;
   stats: Record<SizeStat, MeanInterval>;
-  /** The primary SAE (f<N>) when it belongs to this init, with its loss recovered. */
+  /** The browsed SAE (f<N> for the primary architecture) when in this group, with its loss recovered. */
   primary: string | null;
   lossRecovered: number | null;
 }
 
-export type FitStatistic = "l0" | "dead_or_ultra_low_fraction" | "alive_fraction";
+export type FitStatistic = "l0" | "dead_or_ultra_low_fraction" | "alive_fraction" | "fve";
 
 export interface FitRow {
+  architecture: string;
   init: string;
   statistic: FitStatistic;
-  /** "test" for the paper's claims, "descriptive" for the alive-fraction fit. */
+  /** "test" for the paper's claims, "descriptive" for the alive-fraction and fve fits. */
   role: "test" | "descriptive";
   /** What was regressed on what. */
   response: string;
@@ -129,11 +142,12 @@ export interface ScalingAnalysis {
 
 /**
  * Reads summary.parquet rows. Columns of the one-row-per-SAE contract that an older summary lacks
- * take defaults: init = `defaults.init`, replicate 0, seed = `defaults.seed`, name f<size>.
+ * take defaults: init = `defaults.init`, replicate 0, seed = `defaults.seed`, name f<size>,
+ * architecture = `defaults.architecture` (else relu; the library's "standard" reads as relu).
  */
 export function readSaeSummary(
   t: arrow.Table,
-  defaults: { init?: string; seed?: number } = {},
+  defaults: { init?: string; seed?: number; architecture?: string } = {},
   label = "SAE summary",
 ): SaeResult[] {
   const has = (c: string) => t.schema.fields.some((f) => f.name === c);
@@ -159,7 +173,9 @@ export function readSaeSummary(
       init: (has("init") ? str("init", i) : null) ?? defaults.init ?? DEFAULT_INIT,
       replicate: has("replicate") ? num("replicate", i) : 0,
       seed: has("seed") ? num("seed", i) : defaults.seed ?? 0,
-      architecture: (has("architecture") ? str("architecture", i) : null) ?? "",
+      architecture: configArchitecture(
+        (has("architecture") ? str("architecture", i) : null) || defaults.architecture || "relu",
+      ),
       heldoutTokens: num("heldout_tokens", i),
       l0: num("l0", i),
       fve: num("fve", i),
@@ -185,18 +201,32 @@ export function deadOrUltraLowLabel(heldoutTokens: number, ultraLow: number): st
     } not resolvable in ${heldoutTokens.toLocaleString("en-US")} tokens)`;
 }
 
-/** Per (init, size) statistics and, per init, the three fits with their verdicts. */
+/** The config's name of an architecture: the library's "standard" is the config's "relu". */
+function configArchitecture(a: string): string {
+  return a === "standard" ? "relu" : a;
+}
+
+/** Per (architecture, init, size) statistics and, per (architecture, init), four fits. */
 export function analyseScaling(
   saes: SaeScalingInput[],
   opts: { ultraLow: number; level?: number },
 ): ScalingAnalysis {
   const level = opts.level ?? 0.95;
   const notes: string[] = [];
-  const inits = [...new Set(saes.map((s) => s.init))];
+  const groups = new Map<string, { architecture: string; init: string }>();
+  for (const s of saes) {
+    const architecture = configArchitecture(s.architecture || "relu");
+    groups.set(`${architecture}\0${s.init}`, { architecture, init: s.init });
+  }
+  // One architecture: notes read as before ("independent: ..."); several: "topk/independent: ...".
+  const several = new Set([...groups.values()].map((g) => g.architecture)).size > 1;
   const sizes: SizeRow[] = [];
   const fits: FitRow[] = [];
-  for (const init of inits) {
-    const mine = saes.filter((s) => s.init === init);
+  for (const { architecture, init } of groups.values()) {
+    const label = several ? `${architecture}/${init}` : init;
+    const mine = saes.filter((s) =>
+      s.init === init && configArchitecture(s.architecture || "relu") === architecture
+    );
     const bySize = new Map<number, SaeScalingInput[]>();
     for (const s of [...mine].sort((a, b) => a.size - b.size || a.replicate - b.replicate)) {
       bySize.set(s.size, [...(bySize.get(s.size) ?? []), s]);
@@ -210,8 +240,9 @@ export function analyseScaling(
         dead_or_ultra_low_fraction: group.map((g) => g.deadOrUltraLow / g.size),
         alive_fraction: group.map((g) => g.alive / g.size),
       };
-      const primary = group.find((g) => g.name === `f${size}`) ?? null;
+      const primary = group.find((g) => g.browsed ?? g.name === `f${size}`) ?? null;
       sizes.push({
+        architecture,
         init,
         size,
         replicates: group.length,
@@ -243,20 +274,21 @@ export function analyseScaling(
       });
       const left = mine.length - used.length;
       if (left > 0) {
-        notes.push(`${init}: ${statistic}: ${left} SAE(s) left out (${response} undefined)`);
+        notes.push(`${label}: ${statistic}: ${left} SAE(s) left out (${response} undefined)`);
       }
-      const groups = new Map<number, number[]>();
-      for (const s of used) groups.set(s.size, [...(groups.get(s.size) ?? []), value(s)!]);
-      if (groups.size < 2) {
-        notes.push(`${init}: ${statistic}: ${groups.size} size(s), no line to fit`);
+      const byX = new Map<number, number[]>();
+      for (const s of used) byX.set(s.size, [...(byX.get(s.size) ?? []), value(s)!]);
+      if (byX.size < 2) {
+        notes.push(`${label}: ${statistic}: ${byX.size} size(s), no line to fit`);
         return;
       }
-      const xs = [...groups.keys()].sort((a, b) => a - b);
-      const ys = xs.map((x) => groups.get(x)!.reduce((a, b) => a + b, 0) / groups.get(x)!.length);
+      const xs = [...byX.keys()].sort((a, b) => a - b);
+      const ys = xs.map((x) => byX.get(x)!.reduce((a, b) => a + b, 0) / byX.get(x)!.length);
       const fit = olsFit(xs.map(Math.log10), ys, { level });
-      const reps = xs.map((x) => groups.get(x)!.length);
+      const reps = xs.map((x) => byX.get(x)!.length);
       const resolution = Math.max(...used.map((s) => 1 / s.heldoutTokens));
       fits.push({
+        architecture,
         init,
         statistic,
         role,
@@ -287,14 +319,14 @@ export function analyseScaling(
     };
 
     const logL0 = (s: SaeScalingInput) => s.l0 > 0 ? Math.log10(s.l0) : null;
-    const topk = mine.length > 0 && mine.every((s) => s.architecture === "topk");
+    const fixedL0 = mine.length > 0 && (architecture === "topk" || architecture === "batchtopk");
     fitOf("l0", "test", "log10(L0)", logL0, (fit) => {
       const r = repsOf(logL0);
       return trendVerdict(fit, {
         subject: "L0",
         units: "(log10 L0 per log10 size)",
         detail: shape(fit, r.n, r.lo, r.hi) +
-          (topk ? "; TopK fixes L0 at k, so this is no test of the paper" : ""),
+          (fixedL0 ? `; ${architecture} sets L0 by k, so this is no test of the paper` : ""),
       });
     });
 
@@ -333,6 +365,18 @@ export function analyseScaling(
           units: "(log-log)",
           detail: `${shape(fit, r.n, r.lo, r.hi)}; -1 = a constant count of alive features, ` +
             `0 = a constant share`,
+        })
+      }`;
+    });
+
+    const fve = (s: SaeScalingInput) => s.fve;
+    fitOf("fve", "descriptive", "fve", fve, (fit) => {
+      const r = repsOf(fve);
+      return `descriptive, ${
+        trendVerdict(fit, {
+          subject: "the variance explained",
+          units: "per tenfold size",
+          detail: shape(fit, r.n, r.lo, r.hi),
         })
       }`;
     });

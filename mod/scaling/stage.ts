@@ -1,7 +1,7 @@
 /**
  * The scaling stage's body, run by tasks/scaling.ts (`runScalingStage`): how L0 and the dead /
- * ultra-low fraction scale with SAE size, per initialisation and pooled over replicate SAEs
- * (scaling.parquet, scaling_fits.parquet), and then every plot of the run, drawn by
+ * ultra-low fraction and the variance explained scale with SAE size, per (architecture,
+ * initialisation) and pooled over replicate SAEs (scaling.parquet, scaling_fits.parquet), and then every plot of the run, drawn by
  * `drawRunPlots` (mod/plot/run_plots.ts). The task keeps the command line; what the stage reads
  * and writes is listed in its module header.
  *
@@ -16,6 +16,7 @@
 import * as arrow from "apache-arrow";
 import { join } from "node:path";
 import {
+  browsedSlots,
   log,
   RESULTS_FILES,
   type RunConfig,
@@ -23,6 +24,7 @@ import {
   runStage,
   runUpstream,
   SAE_FILES,
+  saeArchitectures,
   stageParams,
   type StageResult,
   stageSource,
@@ -68,7 +70,11 @@ export async function runScalingStage(
   const summaryPath = paths.saeSummary;
   const saes = readSaeSummary(
     await readParquet(summaryPath),
-    { init: (cfg.sae as { inits?: string[] }).inits?.[0], seed: cfg.seed },
+    {
+      init: (cfg.sae as { inits?: string[] }).inits?.[0],
+      seed: cfg.seed,
+      architecture: saeArchitectures(cfg.sae)[0],
+    },
     `SAE summary "${summaryPath}"`,
   );
   const inputs = [
@@ -96,6 +102,10 @@ export async function runScalingStage(
       logScaling(rows, fits, notes);
 
       const worstTokens = Math.min(...saes.map((s) => s.heldoutTokens));
+      // The plot colours by init; with several architectures, by architecture/init.
+      const several = saeArchitectures(cfg.sae).length > 1;
+      const group = (r: { architecture: string; init: string }) =>
+        several ? `${r.architecture}/${r.init}` : r.init;
       const written = await drawRunPlots(plotsDir, {
         hists: read.hists,
         largest,
@@ -104,14 +114,14 @@ export async function runScalingStage(
         binsPerDecade: cfg.features.binsPerDecade,
         points: read.inputsBySae.map((s) => ({
           name: s.name,
-          init: s.init,
+          init: group(s),
           size: s.size,
           l0: s.l0,
           deadOrUltraLowFraction: s.deadOrUltraLow / s.size,
         })),
         fits: fits.filter((f): f is typeof f & { statistic: ScalingFitLine["statistic"] } =>
-          f.statistic !== "alive_fraction"
-        ),
+          f.statistic === "l0" || f.statistic === "dead_or_ultra_low_fraction"
+        ).map((f) => ({ ...f, init: group(f) })),
         deadLabel: deadOrUltraLowLabel(worstTokens, cfg.features.ultraLow),
         transformerLoss: paths.transformer.loss,
         saeMetrics: sizes.map((n) => ({ size: n, path: join(paths.saeDir(n), SAE_FILES.metrics) })),
@@ -128,8 +138,8 @@ export async function runScalingStage(
 
 /**
  * Per SAE: the dead or ultra-low count from its feature_stats (checked against the summary's
- * size) and its loss recovered when primary; and the histograms of the primary SAEs (f<N>) for
- * the density plots, one per configured size.
+ * size) and its loss recovered when the features stage read it (the browsed SAEs); and the
+ * histograms of the primary SAEs (f<N>) for the density plots, one per configured size.
  */
 async function readScalingInputs(
   cfg: RunConfig,
@@ -145,9 +155,14 @@ async function readScalingInputs(
   const { sizes, summaryPath } = opts;
   const largest = sizes.at(-1)!;
   const featSummary = await readParquet(paths.featuresSummary);
+  // By SAE name (an older features summary has one row per size, for f<N>).
+  const fsNames = featSummary.getChild("name")
+    ? Array.from(featSummary.getChild("name")!.toArray() as ArrayLike<string>, String)
+    : numbers(featSummary, "size").map((n) => `f${n}`);
   const recovered = new Map(
-    numbers(featSummary, "size").map((n, j) => [n, numbers(featSummary, "loss_recovered")[j]]),
+    fsNames.map((name, j) => [name, numbers(featSummary, "loss_recovered")[j]]),
   );
+  const browsed = new Set(browsedSlots(cfg.sae).map((b) => b.name));
   const inputsBySae: SaeScalingInput[] = [];
   const hists: SizedHistogram[] = [];
   let largestDensities: number[] = [];
@@ -170,7 +185,8 @@ async function readScalingInputs(
     inputsBySae.push({
       ...s,
       deadOrUltraLow: hist.deadOrUltraLow,
-      lossRecovered: primary ? recovered.get(s.size) ?? null : null,
+      lossRecovered: recovered.get(s.name) ?? null,
+      browsed: browsed.has(s.name),
     });
     if (!primary || !sizes.includes(s.size)) continue;
     hists.push({ size: s.size, hist });
@@ -199,17 +215,22 @@ async function writeScalingTables(
   });
   await writeParquet(to.fits, fitTable(fits), {
     metadata: Object.fromEntries(
-      fits.map((f) => [`verdict_${f.init}_${f.statistic}`, f.verdict]),
+      fits.map((f) => [`verdict_${f.architecture}_${f.init}_${f.statistic}`, f.verdict]),
     ),
   });
 }
 
-/** One line per (init, size), the analysis notes, the paper's claim and each fit's verdict. */
+/**
+ * One line per (architecture, init, size), the analysis notes, the paper's claim and each fit's
+ * verdict.
+ */
 function logScaling(rows: SizeRow[], fits: FitRow[], notes: string[]): void {
   for (const r of rows) {
     const st = r.stats;
     log(
-      `scaling: ${r.init} f${r.size} (${r.replicates} SAE${r.replicates > 1 ? "s" : ""}): ` +
+      `scaling: ${r.architecture} ${r.init} f${r.size} (${r.replicates} SAE${
+        r.replicates > 1 ? "s" : ""
+      }): ` +
         `L0 ${intervalText(st.l0, 1)}, fve ${intervalText(st.fve)}, dead ${
           intervalText(st.dead_fraction)
         }, ${r.deadOrUltraLowLabel} ${intervalText(st.dead_or_ultra_low_fraction)}` +
@@ -220,7 +241,9 @@ function logScaling(rows: SizeRow[], fits: FitRow[], notes: string[]): void {
   log(
     `scaling: paper: L0 roughly constant with size, dead / ultra-low share grows with size.`,
   );
-  for (const f of fits) log(`scaling: ${f.init}, ${f.statistic}: ${f.verdict}`);
+  for (const f of fits) {
+    log(`scaling: ${f.architecture} ${f.init}, ${f.statistic}: ${f.verdict}`);
+  }
 }
 
 const PAPER_CLAIM = "the number of active features (L0) stays roughly constant with size; " +
@@ -257,9 +280,13 @@ const INT_COLUMNS = new Set([
   "replicates_max",
 ]);
 
-/** scaling.parquet: one row per (init, size), every statistic as mean, interval, min and max. */
+/**
+ * scaling.parquet: one row per (architecture, init, size), every statistic as mean, interval,
+ * min and max.
+ */
 function sizeTable(rows: SizeRow[]): arrow.Table {
   return typedTable(rows.map((r) => ({
+    architecture: r.architecture,
     init: r.init,
     size: r.size,
     replicates: r.replicates,
@@ -287,9 +314,10 @@ function sizeTable(rows: SizeRow[]): arrow.Table {
   })));
 }
 
-/** scaling_fits.parquet: one row per (init, statistic) line fit. */
+/** scaling_fits.parquet: one row per (architecture, init, statistic) line fit. */
 function fitTable(fits: FitRow[]): arrow.Table {
   return typedTable(fits.map((f) => ({
+    architecture: f.architecture,
     init: f.init,
     statistic: f.statistic,
     role: f.role,

@@ -176,9 +176,14 @@ async function main(): Promise<void> {
   const dataDir = arg("data-dir", "data"), resultsDir = arg("results-dir", "results");
   const threads = Number(arg("threads", "2"));
   const { sae, from } = await saeConfig(run, dataDir, resultsDir);
-  if ((sae.architecture ?? "relu") !== "relu") {
+  // sae.architectures (when it lists any) else sae.architecture: the ReLU SAEs among them are
+  // compared (projectResults keeps the summary's relu rows), the others left out.
+  const archs = Array.isArray(sae.architectures) && sae.architectures.length > 0
+    ? (sae.architectures as string[])
+    : [String(sae.architecture ?? "relu")];
+  if (!archs.includes("relu")) {
     throw new Error(
-      `Run "${run}" trained ${sae.architecture} SAEs; the reference is the ReLU recipe only`,
+      `Run "${run}" trained ${archs.join(", ")} SAEs; the reference is the ReLU recipe only`,
     );
   }
   const configInits = Array.isArray(sae.inits)

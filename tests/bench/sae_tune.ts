@@ -4,14 +4,22 @@
  * side by side from one pass, with the run's recipe (sae.inits[0] initialisation, warm-up,
  * resample steps, dead window, batch size), then is evaluated on the held-out shard.
  *
- *   deno task bench:tune --run demo [--sizes 1024,4096,16384] [--lrs 3e-4,1e-3]
- *     [--l1 0.5,1,2] [--init independent] [--seed 0]
+ *   deno task bench:tune --run demo [--architecture relu] [--sizes 1024,4096,16384]
+ *     [--lrs 3e-4,1e-3] [--l1 0.5,1,2] [--target-l0 32] [--init independent] [--seed 0]
+ *
+ * `--architecture` (relu, gated or jumprelu; default relu) says which sparsity coefficient λ
+ * sweeps: sae.l1Coefficient, sae.gatedL1Coefficient or sae.l0Coefficient (mod/sae/stage.ts
+ * sparsityOf), each SAE built as the sae stage builds it (trainConfigs). `--l1` is the grid of
+ * that coefficient (default 0.5,1,2 for relu, else 0.5, 1 and 2 times the preset's value). topk
+ * and batchtopk need no calibration: their L0 is sae.k. This is how a preset matches L0 across
+ * architectures: run it per architecture with `--target-l0` = sae.k and set each coefficient to
+ * the one it names.
  *
  * The config is the preset of the same name as the run (`--preset` to choose another). Writes
- * results/<run>/tune.parquet (one row per SAE: size, lr, l1, held-out fve, L0, dead fraction,
- * features resampled, final training fve) and prints the table, with, per size and lr, the λ whose
- * L0 is nearest the target (`--target-l0`, default: the median L0 of the grid) so that lrs are
- * compared at matched L0.
+ * results/<run>/tune.parquet (one row per SAE: architecture, coefficient key, size, lr, l1 (the
+ * coefficient), held-out fve, L0, dead fraction, features resampled, final training fve) and
+ * prints the table, with, per size and lr, the λ whose L0 is nearest the target (`--target-l0`,
+ * default: the median L0 of the grid) so that lrs are compared at matched L0.
  *
  * @module
  */
@@ -19,7 +27,13 @@ import * as tf from "@tensorflow/tfjs";
 import * as arrow from "apache-arrow";
 import { join } from "node:path";
 import { initBackend } from "../../mod/backend/mod.ts";
-import { loadConfig, runPaths } from "../../mod/run/mod.ts";
+import {
+  loadConfig,
+  runPaths,
+  SAE_ARCHITECTURE_CHOICES,
+  type SaeArchitectureChoice,
+} from "../../mod/run/mod.ts";
+import { sparsityOf, trainConfigs } from "../../mod/sae/stage.ts";
 import { writeParquet } from "../../mod/io/mod.ts";
 import {
   ActivationStream,
@@ -42,7 +56,20 @@ const cfg = await loadConfig({ preset: arg("preset", runName), run: runName });
 const s = cfg.sae;
 const sizes = list("sizes", "1024,4096,16384");
 const lrs = list("lrs", "3e-4,1e-3");
-const l1s = list("l1", "0.5,1,2");
+const architecture = arg("architecture", "relu") as SaeArchitectureChoice;
+if (!SAE_ARCHITECTURE_CHOICES.includes(architecture)) {
+  throw new Error(
+    `--architecture "${architecture}" must be one of ${SAE_ARCHITECTURE_CHOICES.join(", ")}`,
+  );
+}
+const coefficient = sparsityOf(s, architecture);
+if (coefficient.key === "sae.k") {
+  throw new Error(`--architecture ${architecture} needs no calibration: its L0 is sae.k`);
+}
+const l1s = list(
+  "l1",
+  architecture === "relu" ? "0.5,1,2" : [0.5, 1, 2].map((m) => m * coefficient.value).join(","),
+);
 const init = arg("init", s.inits[0]) as SaeTrainConfig["init"];
 const seed = Number(arg("seed", "0"));
 
@@ -54,17 +81,16 @@ const configs: SaeTrainConfig[] = [];
 for (const size of sizes) {
   for (const lr of lrs) {
     for (const l1 of l1s) {
-      configs.push({
-        dSae: size,
-        name: `f${size}-lr${lr}-l1${l1}`,
-        l1Coefficient: l1,
-        lr,
-        warmupSteps: s.warmupSteps,
-        resampleSteps: s.resampleSteps,
-        deadWindow: s.deadWindow,
-        init,
-        seed: seed * 1000 + configs.length,
-      });
+      // The sae stage's config for this architecture, with this lr and coefficient.
+      const c = structuredClone(cfg);
+      c.sae.lr = lr;
+      (c.sae as Record<string, unknown>)[coefficient.key.slice("sae.".length)] = l1;
+      const name = `f${size}-${architecture}-lr${lr}-l1${l1}`;
+      const slot = {
+        ...{ size, init: init ?? "independent", replicate: 0, architecture, name },
+        ...{ primary: false, browsed: false },
+      };
+      configs.push({ ...trainConfigs(c, [slot])[0], seed: seed * 1000 + configs.length });
     }
   }
 }
@@ -81,7 +107,7 @@ const trainer = new SweepTrainer(configs, {
 const stream = new ActivationStream(shards, { dIn: held.dIn, batchSize: s.batchSize });
 const steps = await stream.batches();
 console.error(
-  `tune: ${configs.length} SAEs (${init} init) on ${steps} steps of ${s.batchSize} rows of ` +
+  `tune: ${configs.length} ${architecture} SAEs (${coefficient.key} in [${l1s}]; ${init} init) on ${steps} steps of ${s.batchSize} rows of ` +
     `run "${runName}" (${shards.length} shards), held-out ${held.seq.length} tokens`,
 );
 const last = new Map<string, SaeStepMetrics>();
@@ -110,9 +136,11 @@ const rows = trainer.slots.map((slot, i) => {
   const { eval: ev, stats } = evaluateSae(slot.sae, held.acts, s.microBatch);
   const dead = stats.count.filter((c) => c === 0).length / slot.cfg.dSae;
   return {
+    architecture,
+    coefficient_key: coefficient.key,
     size: configs[i].dSae,
     lr: configs[i].lr,
-    l1: configs[i].l1Coefficient,
+    l1: l1s[i % l1s.length],
     init,
     fve: ev.fve,
     l0: ev.l0,
@@ -146,4 +174,5 @@ for (const r of rows) {
       `${String(r.resampled_features).padStart(9)}${best === r ? "   <- nearest target L0" : ""}`,
   );
 }
+console.log(`λ is ${coefficient.key}: set the nearest with --set ${coefficient.key}=<λ>`);
 console.log(`wrote ${out} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
