@@ -75,6 +75,47 @@ export const NATIVE_SYMBOLS = {
   },
   rtd_sae_fire: { parameters: ["pointer"], result: "pointer" },
   rtd_sae_timings: { parameters: ["buffer"], result: "i32" },
+  rtd_exp_f32: { parameters: ["buffer", "buffer", "i64"], result: "void" },
+  rtd_ce_forward: {
+    parameters: [
+      "i32", // threads
+      "i32", // N
+      "i32", // D
+      "i32", // V
+      "i32", // rows per block
+      "pointer", // x
+      "pointer", // W_U
+      "pointer", // b_U
+      "pointer", // targets (int32)
+      "pointer", // out: loss [N]
+      "pointer", // out: lse [N]
+      "pointer", // block: softmax [N, V] (store) or scratch [rows, V]
+      "i32", // store
+    ],
+    result: "i32",
+  },
+  rtd_ce_backward: {
+    parameters: [
+      "i32", // threads
+      "i32", // N
+      "i32", // D
+      "i32", // V
+      "i32", // rows per block
+      "pointer", // x
+      "pointer", // W_U
+      "pointer", // b_U
+      "pointer", // targets (int32)
+      "pointer", // lse [N]
+      "pointer", // dy (scalar)
+      "pointer", // block: softmax [N, V] (store; overwritten) or scratch [rows, V]
+      "i32", // store
+      "pointer", // scratch: column sums [threads, V]
+      "pointer", // out: dx [N, D]
+      "pointer", // out: dW [D, V]
+      "pointer", // out: db [V]
+    ],
+    result: "i32",
+  },
 } as const;
 
 export type NativeLib = Deno.DynamicLibrary<typeof NATIVE_SYMBOLS>;
