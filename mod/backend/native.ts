@@ -18,6 +18,7 @@
  */
 import { createHash } from "node:crypto";
 import { errorText } from "../io/mod.ts";
+import { blasStatus } from "./blas_kernels.ts";
 
 /** Every exported function of the library, as Deno's FFI declares them. */
 export const NATIVE_SYMBOLS = {
@@ -75,6 +76,24 @@ export const NATIVE_SYMBOLS = {
   },
   rtd_sae_fire: { parameters: ["pointer"], result: "pointer" },
   rtd_sae_timings: { parameters: ["buffer"], result: "i32" },
+  rtd_sumsq: { parameters: ["i32", "pointer", "i64"], result: "f64" },
+  rtd_adamw: {
+    parameters: [
+      "i32", // threads
+      "i64", // n
+      "pointer", // p
+      "pointer", // g
+      "pointer", // m
+      "pointer", // v
+      "f32", // gradient scale (clip)
+      "f32", // step size
+      "f32", // beta1
+      "f32", // beta2
+      "f32", // eps
+      "f32", // decay (lr * weight decay, or 0)
+    ],
+    result: "void",
+  },
   rtd_exp_f32: { parameters: ["buffer", "buffer", "i64"], result: "void" },
   rtd_ce_forward: {
     parameters: [
@@ -140,6 +159,14 @@ export const NATIVE_LIB_PATH = decodeURIComponent(
 export const NATIVE_FIX = "bash tasks/build_native.sh (needs a C compiler: apt-get install gcc)";
 
 let cached: NativeLoad | null = null;
+
+/**
+ * Threads for the native kernels: OpenBLAS's count where it runs (initBackend sets it to the
+ * backend's), else the number of cores.
+ */
+export function nativeThreads(): number {
+  return blasStatus().threads ?? navigator.hardwareConcurrency ?? 1;
+}
 
 function granted(desc: Deno.PermissionDescriptor): boolean {
   try {

@@ -19,7 +19,14 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
-import { blasStatus, heapPointer, loadNative, type Native, wasmBackend } from "../backend/mod.ts";
+import {
+  blasStatus,
+  heapPointer,
+  loadNative,
+  type Native,
+  nativeThreads,
+  wasmBackend,
+} from "../backend/mod.ts";
 
 export interface NativeCeOptions {
   /** Keep the [N, V] softmax from the forward for the backward (else recompute it by blocks). */
@@ -165,7 +172,7 @@ export function nativeCe(): { ce: NativeCe; reason?: undefined } | { ce: null; r
   const key = `${blas.library}|${blas.threads}`;
   if (cached && cachedFor === key) return cached;
   cachedFor = key;
-  cached = bind(blas.library, blas.threads ?? navigator.hardwareConcurrency ?? 1);
+  cached = bind(blas.library, nativeThreads());
   return cached;
 }
 

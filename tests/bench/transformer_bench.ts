@@ -7,8 +7,9 @@
  *   deno run --allow-read --allow-env tests/bench/transformer_bench.ts [--backend wasm|cpu]
  *     [--steps 3] [--batch 8] [--ctx 128] [--ce all|fused|tfjs|plain] [--no-ce-sweep]
  *
- * --ce: fused = fusedCrossEntropy as trainStep runs it (native where it can), tfjs = the same on
- * tfjs ops (kernel "tfjs"), plain = plainCrossEntropy.
+ * --ce: fused = the cross-entropy and the clip + AdamW update as trainStep runs them (on the
+ * native kernels where they can run); tfjs = the same on tfjs ops (kernel "tfjs", Adam.step);
+ * plain = plainCrossEntropy and Adam.step.
  *
  * Backend: mod/backend/init.ts's initBackend (the wasm fixes, and OpenBLAS where it loads). Reads and
  * writes nothing; prints a table.
@@ -32,6 +33,7 @@ import {
   fusedCrossEntropy,
   plainCrossEntropy,
 } from "../../mod/transformer/mod.ts";
+import { nativeAdamW } from "../../mod/transformer/native_adam.ts";
 import { Rng } from "../../mod/run/mod.ts";
 import { arg, setUpBackend } from "./args.ts";
 
@@ -87,15 +89,21 @@ async function phases(
     r.value.dispose();
     grads = r.grads;
   }, reps);
+  const adamw = ce === "fused" ? nativeAdamW().adamw : null;
   const optimizer = await timeIt(async () => {
-    tf.tidy(() => {
-      const list = vars.map((v) => grads[v.name]);
-      const norm = tf.sqrt(tf.addN(list.map((g) => tf.sum(tf.square(g)))));
-      const scale = tf.minimum(1, tf.div(1, tf.add(norm, 1e-6)));
-      const scaled: Record<string, tf.Tensor> = {};
-      PARAM_NAMES.forEach((n, i) => (scaled[n] = tf.mul(list[i], scale)));
-      opt.step(scaled, 1e-4);
-    });
+    if (adamw) {
+      const byParam = Object.fromEntries(PARAM_NAMES.map((n) => [n, grads[model.params[n].name]]));
+      adamw.step(opt, byParam, { lr: 1e-4, clipNorm: 1 });
+    } else {
+      tf.tidy(() => {
+        const list = vars.map((v) => grads[v.name]);
+        const norm = tf.sqrt(tf.addN(list.map((g) => tf.sum(tf.square(g)))));
+        const scale = tf.minimum(1, tf.div(1, tf.add(norm, 1e-6)));
+        const scaled: Record<string, tf.Tensor> = {};
+        PARAM_NAMES.forEach((n, i) => (scaled[n] = tf.mul(list[i], scale)));
+        opt.step(scaled, 1e-4);
+      });
+    }
     await sync(model.params["unembed.W_U"]);
   }, reps);
   tf.dispose(grads);
