@@ -76,6 +76,7 @@ export const NATIVE_SYMBOLS = {
   },
   rtd_sae_fire: { parameters: ["pointer"], result: "pointer" },
   rtd_sae_timings: { parameters: ["buffer"], result: "i32" },
+  rtd_ce_timings: { parameters: ["buffer"], result: "i32" },
   rtd_sumsq: { parameters: ["i32", "pointer", "i64"], result: "f64" },
   rtd_adamw: {
     parameters: [
@@ -107,8 +108,8 @@ export const NATIVE_SYMBOLS = {
       "pointer", // b_U
       "pointer", // targets (int32)
       "pointer", // out: loss [N]
-      "pointer", // out: lse [N]
-      "pointer", // block: softmax [N, V] (store) or scratch [rows, V]
+      "pointer", // out: aux [N]: 1 / row sum (store) or log-sum-exp
+      "pointer", // block: exp(l - max) [N, V] (store) or scratch [rows, V]
       "i32", // store
     ],
     result: "i32",
@@ -124,9 +125,9 @@ export const NATIVE_SYMBOLS = {
       "pointer", // W_U
       "pointer", // b_U
       "pointer", // targets (int32)
-      "pointer", // lse [N]
+      "pointer", // aux [N] from the forward
       "pointer", // dy (scalar)
-      "pointer", // block: softmax [N, V] (store; overwritten) or scratch [rows, V]
+      "pointer", // block from the forward [N, V] (store; overwritten) or scratch [rows, V]
       "i32", // store
       "pointer", // scratch: column sums [threads, V]
       "pointer", // out: dx [N, D]

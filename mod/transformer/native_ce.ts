@@ -29,7 +29,7 @@ import {
 } from "../backend/mod.ts";
 
 export interface NativeCeOptions {
-  /** Keep the [N, V] softmax from the forward for the backward (else recompute it by blocks). */
+  /** Keep the forward's [N, V] exp(logit − row max) for the backward (else recompute by blocks). */
   store: boolean;
   /** Rows per block when recomputing (the [rows, V] scratch); the whole of N when storing. */
   rows: number;
@@ -39,6 +39,15 @@ export interface NativeCeOptions {
 function empty(shape: number[]): tf.Tensor {
   return tf.engine().makeTensorFromTensorInfo(wasmBackend()!.makeOutput(shape, "float32"));
 }
+
+/** The phases rtd_ce_timings reports, in its order. */
+export const NATIVE_CE_PHASES = [
+  "logits (sgemm)",
+  "forward rows (max, exp, sum)",
+  "backward rows (dL/dlogits, db)",
+  "dx (sgemm)",
+  "dW (sgemm)",
+] as const;
 
 function check(rc: number, what: string): void {
   if (rc === -2) throw new Error(`native cross-entropy ${what}: no BLAS bound`);
@@ -57,11 +66,14 @@ export class NativeCe {
     this.threads = threads;
   }
 
-  /** Per-row losses [N] and log-sum-exps [N]; `block` is the [N, V] softmax (store) or scratch. */
+  /**
+   * Per-row losses [N] and aux [N] (1 / Σ exp when storing, else the log-sum-exp); `block` keeps
+   * exp(logit − row max) [N, V] (store) or is scratch.
+   */
   #forward(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D, t: tf.Tensor1D, o: NativeCeOptions) {
     const [n, d] = x.shape, v = w.shape[1];
     const rows = o.store ? n : Math.min(n, o.rows);
-    const lossN = empty([n]), lseN = empty([n]), block = empty([rows, v]);
+    const lossN = empty([n]), auxN = empty([n]), block = empty([rows, v]);
     const rc = this.#native.symbols.rtd_ce_forward(
       this.threads,
       n,
@@ -73,13 +85,23 @@ export class NativeCe {
       heapPointer(b, "b_U"),
       heapPointer(t, "CE targets", "int32"),
       heapPointer(lossN, "CE losses"),
-      heapPointer(lseN, "CE log-sum-exp"),
+      heapPointer(auxN, "CE row aux"),
       heapPointer(block, "CE block"),
       o.store ? 1 : 0,
     );
-    if (rc !== 0) tf.dispose([lossN, lseN, block]);
+    if (rc !== 0) tf.dispose([lossN, auxN, block]);
     check(rc, "forward");
-    return { lossN: lossN as tf.Tensor1D, lseN: lseN as tf.Tensor1D, block, rows };
+    return { lossN: lossN as tf.Tensor1D, auxN: auxN as tf.Tensor1D, block, rows };
+  }
+
+  /** Seconds per phase of the kernel since the last call (process-wide), then reset. */
+  timings(): Record<(typeof NATIVE_CE_PHASES)[number], number> {
+    const out = new Float64Array(NATIVE_CE_PHASES.length);
+    this.#native.symbols.rtd_ce_timings(out);
+    return Object.fromEntries(NATIVE_CE_PHASES.map((p, i) => [p, out[i]])) as Record<
+      (typeof NATIVE_CE_PHASES)[number],
+      number
+    >;
   }
 
   /** Per-token losses [N], without gradients. */
@@ -90,8 +112,8 @@ export class NativeCe {
     targetsN: tf.Tensor1D,
     rows: number,
   ): tf.Tensor1D {
-    const { lossN, lseN, block } = this.#forward(xND, wUDV, bUV, targetsN, { store: false, rows });
-    tf.dispose([lseN, block]);
+    const { lossN, auxN, block } = this.#forward(xND, wUDV, bUV, targetsN, { store: false, rows });
+    tf.dispose([auxN, block]);
     return lossN;
   }
 
@@ -105,10 +127,10 @@ export class NativeCe {
   ): tf.Scalar {
     const op = tf.customGrad((x, w, b, save) => {
       const [xN, wU, bU] = [x as tf.Tensor2D, w as tf.Tensor2D, b as tf.Tensor1D];
-      const { lossN, lseN, block, rows } = this.#forward(xN, wU, bU, targetsN, opts);
+      const { lossN, auxN, block, rows } = this.#forward(xN, wU, bU, targetsN, opts);
       // The backward overwrites the stored block: it runs once per forward, as tfjs's tape does.
       // Saved, not captured: the caller may dispose its targets before the backward runs.
-      const keep = [xN, wU, bU, targetsN, lseN];
+      const keep = [xN, wU, bU, targetsN, auxN];
       (save as tf.GradSaveFunc)(opts.store ? [...keep, block] : keep);
       if (!opts.store) block.dispose();
       return {
@@ -125,7 +147,7 @@ export class NativeCe {
     rows: number,
     o: NativeCeOptions,
   ): tf.Tensor[] {
-    const [x, w, b, targetsN, lseN] = saved, [n, d] = x.shape, v = w.shape[1]!;
+    const [x, w, b, targetsN, auxN] = saved, [n, d] = x.shape, v = w.shape[1]!;
     const block = o.store ? saved[5] : empty([rows, v]);
     const colsum = empty([this.threads, v]);
     const dx = empty([n, d!]), dw = empty([d!, v]), db = empty([v]);
@@ -139,7 +161,7 @@ export class NativeCe {
       heapPointer(w, "W_U"),
       heapPointer(b, "b_U"),
       heapPointer(targetsN, "CE targets", "int32"),
-      heapPointer(lseN, "CE log-sum-exp"),
+      heapPointer(auxN, "CE row aux"),
       heapPointer(dy, "CE dy"),
       heapPointer(block, "CE block"),
       o.store ? 1 : 0,

@@ -1,7 +1,8 @@
 /**
  * Benchmark of the transformer training step at the demo shape (d_model 128, 8 heads, d_mlp 512,
  * n_ctx 128, vocab 50257, batch 8 x 128 tokens): tokens/s of trainStep with the fused chunked
- * cross-entropy (on the native kernel where it runs, and on tfjs ops) against the plain one, where the time goes (forward, backward, clip + Adam), the
+ * cross-entropy (on the native kernel where it runs, and on tfjs ops) against the plain one, where
+ * the time goes (forward, backward, clip + Adam), the native cross-entropy's phases, the
  * cross-entropy alone in its variants (store/recompute, rows per chunk), and peak memory.
  *
  *   deno run --allow-read --allow-env tests/bench/transformer_bench.ts [--backend wasm|cpu]
@@ -34,6 +35,7 @@ import {
   plainCrossEntropy,
 } from "../../mod/transformer/mod.ts";
 import { nativeAdamW } from "../../mod/transformer/native_adam.ts";
+import { nativeCe } from "../../mod/transformer/native_ce.ts";
 import { Rng } from "../../mod/run/mod.ts";
 import { arg, setUpBackend } from "./args.ts";
 
@@ -170,6 +172,23 @@ async function main() {
         (tokens / p.step).toFixed(0).padStart(8)
       }  ${p.peakMiB.toFixed(0).padStart(8)}`,
     );
+  }
+  const native = nativeCe().ce;
+  if (native && ces.includes("fused")) {
+    // One more forward + backward, split into the native cross-entropy's phases.
+    native.timings();
+    const vars = PARAM_NAMES.map((n) => model.params[n]);
+    const t0 = performance.now();
+    const r = tf.variableGrads(() => lossFn(model, tok), vars);
+    await Promise.all(Object.values(r.grads).map(sync));
+    const total = (performance.now() - t0) / 1000;
+    tf.dispose([r.value, ...Object.values(r.grads)]);
+    const parts = Object.entries(native.timings());
+    const inCe = parts.reduce((a, [, s]) => a + s, 0);
+    console.log(`
+fused forward + backward, one step: ${total.toFixed(3)} s, of which native CE:`);
+    for (const [phase, s] of parts) console.log(`  ${phase.padEnd(32)} ${s.toFixed(3)} s`);
+    console.log(`  ${"rest of the model (tfjs)".padEnd(32)} ${(total - inCe).toFixed(3)} s`);
   }
   if (!Deno.args.includes("--no-ce-sweep")) {
     const n = batch * (ctx - 1);

@@ -11,9 +11,10 @@
  * per thread), then two more sgemm calls: dx = d Wᵀ and dW += xᵀ d. sgemm takes the transposes
  * as flags, so neither W nor x is ever copied.
  *
- * Two modes, as in ops.ts: "store" keeps the softmax of every row (block = [N, V], filled by the
- * forward, consumed in place by the backward: the backward may run once); "recompute" keeps only
- * the log-sum-exp and recomputes exp(x W + b − lse) block by block in a [rows, V] scratch.
+ * Two modes, as in ops.ts: "store" keeps exp(l − row max) of every row and the rows' 1 / Σ exp
+ * (block = [N, V], filled by the forward, consumed in place by the backward: the backward may run
+ * once); "recompute" keeps only the log-sum-exp and recomputes exp(x W + b − lse) block by block
+ * in a [rows, V] scratch.
  *
  * Shape key: N rows, D model width, V vocabulary; x [N,D], W [D,V], b [V], targets int32 [N],
  * row-major as in tfjs. Return codes: 0 done, -2 no sgemm bound, -3 a target outside [0, V).
@@ -21,11 +22,34 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "parallel.h"
 #include "sgemm.h"
 #include "vec.h"
 #include "vexp.h"
+
+/*
+ * Seconds per phase since the last rtd_ce_timings call (the profile of
+ * tests/bench/transformer_bench.ts): logits (sgemm, forward and recompute), forward rows
+ * (max, exp, sum), backward rows (dL/dlogits, db), dx (sgemm), dW (sgemm).
+ */
+enum { T_LOGITS, T_FWD_ROWS, T_BWD_ROWS, T_DX, T_DW, T_N };
+static double g_time[T_N];
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Copies the phase times into out[0..5) and resets them; returns the number of phases. */
+int rtd_ce_timings(double *out) {
+  for (int i = 0; i < T_N; i++) {
+    out[i] = g_time[i];
+    g_time[i] = 0;
+  }
+  return T_N;
+}
 
 /* y = exp(x) over n floats (tests: the vector exp against Math.exp). */
 void rtd_exp_f32(const float *x, float *y, int64_t n) {
@@ -42,12 +66,12 @@ static int targets_ok(const int32_t *tgt, int64_t n, int64_t v) {
 }
 
 typedef struct {
-  float *block; /* [rows, V]: logits x W in, softmax (or exp(l − max)) out */
+  float *block; /* [rows, V]: logits x W in, exp(l − max) out */
   const float *b;
   const int32_t *tgt; /* this block's targets */
-  float *loss, *lse; /* this block's [rows] outputs */
+  float *loss, *aux; /* this block's [rows] outputs: loss, and lse or 1 / Σ exp (store) */
   int64_t v;
-  int normalise; /* store mode: divide by the row sum, so the backward needs no scale */
+  int store;
 } fwd_ctx;
 
 static void fwd_rows(void *vctx, int64_t r0, int64_t r1, int t) {
@@ -92,23 +116,19 @@ static void fwd_rows(void *vctx, int64_t r0, int64_t r1, int t) {
     }
     const float sum = v8_sum(s0 + s1);
     const float lse = m + logf(sum);
-    c->lse[r] = lse;
+    c->aux[r] = c->store ? 1.f / sum : lse;
     c->loss[r] = lse - target;
-    if (c->normalise) {
-      const v8f inv = v8_splat(1.f / sum);
-      for (i = 0; i < v8; i += 8) v8_store(row + i, v8_load(row + i) * inv);
-      for (; i < v; i++) row[i] *= inv[0];
-    }
   }
 }
 
 /*
- * Forward: loss [N] (per row) and lse [N]. store = 1: block is [N, V] and keeps the softmax of
- * every row; store = 0: block is a [rows, V] scratch. rows: rows per sgemm block (ignored when
- * storing: the whole of N is one block).
+ * Forward: loss [N] (per row) and aux [N]. store = 1: block is [N, V] and keeps exp(l − row max)
+ * of every row, aux the rows' 1 / Σ exp (the softmax's scale, applied in the backward's pass);
+ * store = 0: block is a [rows, V] scratch, aux the log-sum-exp. rows: rows per sgemm block
+ * (ignored when storing: the whole of N is one block).
  */
 int rtd_ce_forward(int threads, int n, int d, int v, int rows, const float *x, const float *w,
-                   const float *b, const int32_t *tgt, float *loss, float *lse, float *block,
+                   const float *b, const int32_t *tgt, float *loss, float *aux, float *block,
                    int store) {
   if (!rtd_sgemm) return -2;
   if (!targets_ok(tgt, n, v)) return -3;
@@ -116,19 +136,23 @@ int rtd_ce_forward(int threads, int n, int d, int v, int rows, const float *x, c
   for (int start = 0; start < n; start += rows) {
     const int r = n - start < rows ? n - start : rows;
     float *blk = store ? block + (int64_t)start * v : block;
+    double t0 = now();
     rtd_sgemm(ROW_MAJOR, NO_TRANS, NO_TRANS, r, v, d, 1.f, x + (int64_t)start * d, d, w, v, 0.f,
               blk, v);
-    fwd_ctx c = {blk, b, tgt + start, loss + start, lse + start, v, store};
+    double t1 = now();
+    fwd_ctx c = {blk, b, tgt + start, loss + start, aux + start, v, store};
     parallel_for(threads, r, fwd_rows, &c);
+    g_time[T_LOGITS] += t1 - t0;
+    g_time[T_FWD_ROWS] += now() - t1;
   }
   return 0;
 }
 
 typedef struct {
-  float *block; /* [rows, V]: softmax (store) or logits x W (recompute) in, dL/dlogits out */
+  float *block; /* [rows, V]: exp(l − max) (store) or logits x W (recompute) in, dL/dlogits out */
   const float *b;
   const int32_t *tgt;
-  const float *lse;
+  const float *aux; /* the forward's: 1 / Σ exp (store) or lse (recompute) */
   float *colsum; /* [threads, V]: per-thread column sums of dL/dlogits (db) */
   int64_t v;
   float g;
@@ -144,7 +168,7 @@ static void bwd_rows(void *vctx, int64_t r0, int64_t r1, int t) {
   for (int64_t r = r0; r < r1; r++) {
     float *row = c->block + r * v;
     if (c->recompute) {
-      const v8f lse = v8_splat(c->lse[r]);
+      const v8f lse = v8_splat(c->aux[r]);
       for (int64_t i = 0; i < v8; i += 8) {
         v8f dl = g * v8_exp(v8_load(row + i) + v8_load(c->b + i) - lse);
         v8_store(row + i, dl);
@@ -157,13 +181,15 @@ static void bwd_rows(void *vctx, int64_t r0, int64_t r1, int t) {
         v8_store_tail(cs + v8, v8_load_tail(cs + v8, tail, 0.f) + dl, tail);
       }
     } else {
+      const float gs = c->g * c->aux[r];
+      const v8f gsv = v8_splat(gs);
       for (int64_t i = 0; i < v8; i += 8) {
-        v8f dl = g * v8_load(row + i);
+        v8f dl = gsv * v8_load(row + i);
         v8_store(row + i, dl);
         v8_store(cs + i, v8_load(cs + i) + dl);
       }
       for (int64_t i = v8; i < v; i++) {
-        row[i] *= c->g;
+        row[i] *= gs;
         cs[i] += row[i];
       }
     }
@@ -178,12 +204,12 @@ static void sum_columns(float *db, const float *colsum, int threads, int64_t v) 
 }
 
 /*
- * Backward: dx [N,D], dW [D,V], db [V] of mean(loss) · dy, from the forward's lse and (store = 1)
+ * Backward: dx [N,D], dW [D,V], db [V] of mean(loss) · dy, from the forward's aux and (store = 1)
  * its block, which it overwrites; store = 0: block is a [rows, V] scratch. colsum is a
  * [threads, V] scratch. dy points at the upstream gradient (a scalar in the heap).
  */
 int rtd_ce_backward(int threads, int n, int d, int v, int rows, const float *x, const float *w,
-                    const float *b, const int32_t *tgt, const float *lse, const float *dy,
+                    const float *b, const int32_t *tgt, const float *aux, const float *dy,
                     float *block, int store, float *colsum, float *dx, float *dw, float *db) {
   if (!rtd_sgemm) return -2;
   if (!targets_ok(tgt, n, v)) return -3;
@@ -195,13 +221,21 @@ int rtd_ce_backward(int threads, int n, int d, int v, int rows, const float *x, 
     const int r = n - start < rows ? n - start : rows;
     const float *xs = x + (int64_t)start * d;
     float *blk = store ? block + (int64_t)start * v : block;
+    double t0 = now();
     if (!store) rtd_sgemm(ROW_MAJOR, NO_TRANS, NO_TRANS, r, v, d, 1.f, xs, d, w, v, 0.f, blk, v);
-    bwd_ctx c = {blk, b, tgt + start, lse + start, colsum, v, g, !store};
+    double t1 = now();
+    bwd_ctx c = {blk, b, tgt + start, aux + start, colsum, v, g, !store};
     parallel_for(threads, r, bwd_rows, &c);
+    double t2 = now();
     rtd_sgemm(ROW_MAJOR, NO_TRANS, TRANS, r, d, v, 1.f, blk, v, w, v, 0.f, dx + (int64_t)start * d,
               d);
+    double t3 = now();
     rtd_sgemm(ROW_MAJOR, TRANS, NO_TRANS, d, v, r, 1.f, xs, d, blk, v, start == 0 ? 0.f : 1.f, dw,
               v);
+    g_time[T_LOGITS] += t1 - t0;
+    g_time[T_BWD_ROWS] += t2 - t1;
+    g_time[T_DX] += t3 - t2;
+    g_time[T_DW] += now() - t3;
   }
   sum_columns(db, colsum, threads, v);
   return 0;
