@@ -62,11 +62,15 @@ function dataOf(backend: WasmBackend, t: tf.TensorInfo, what: string): TensorDat
   return d;
 }
 
-/** A float32 tensor's address in the heap (wasm backend only). */
-export function heapPointer(t: tf.Tensor, what = "tensor"): Deno.PointerValue {
+/** A float32 (or, where asked, int32) tensor's address in the heap (wasm backend only). */
+export function heapPointer(
+  t: tf.Tensor,
+  what = "tensor",
+  dtype: "float32" | "int32" = "float32",
+): Deno.PointerValue {
   const backend = wasmBackend();
   if (!backend) throw new Error(`${what}: native kernels need the wasm backend`);
-  if (t.dtype !== "float32") throw new Error(`${what}: dtype ${t.dtype}, float32 expected`);
+  if (t.dtype !== dtype) throw new Error(`${what}: dtype ${t.dtype}, ${dtype} expected`);
   const d = dataOf(backend, t, what);
   const heap = heapBuffer(backend);
   if (d.memoryOffset + 4 * t.size > heap.byteLength) {

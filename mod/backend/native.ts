@@ -18,6 +18,7 @@
  */
 import { createHash } from "node:crypto";
 import { errorText } from "../io/mod.ts";
+import { blasStatus } from "./blas_kernels.ts";
 
 /** Every exported function of the library, as Deno's FFI declares them. */
 export const NATIVE_SYMBOLS = {
@@ -91,6 +92,66 @@ export const NATIVE_SYMBOLS = {
     result: "i64",
   },
   rtd_ws_csr: { parameters: ["pointer", "buffer"], result: "void" },
+  rtd_ce_timings: { parameters: ["buffer"], result: "i32" },
+  rtd_sumsq: { parameters: ["i32", "pointer", "i64"], result: "f64" },
+  rtd_adamw: {
+    parameters: [
+      "i32", // threads
+      "i64", // n
+      "pointer", // p
+      "pointer", // g
+      "pointer", // m
+      "pointer", // v
+      "f32", // gradient scale (clip)
+      "f32", // step size
+      "f32", // beta1
+      "f32", // beta2
+      "f32", // eps
+      "f32", // decay (lr * weight decay, or 0)
+    ],
+    result: "void",
+  },
+  rtd_exp_f32: { parameters: ["buffer", "buffer", "i64"], result: "void" },
+  rtd_ce_forward: {
+    parameters: [
+      "i32", // threads
+      "i32", // N
+      "i32", // D
+      "i32", // V
+      "i32", // rows per block
+      "pointer", // x
+      "pointer", // W_U
+      "pointer", // b_U
+      "pointer", // targets (int32)
+      "pointer", // out: loss [N]
+      "pointer", // out: aux [N]: 1 / row sum (store) or log-sum-exp
+      "pointer", // block: exp(l - max) [N, V] (store) or scratch [rows, V]
+      "i32", // store
+    ],
+    result: "i32",
+  },
+  rtd_ce_backward: {
+    parameters: [
+      "i32", // threads
+      "i32", // N
+      "i32", // D
+      "i32", // V
+      "i32", // rows per block
+      "pointer", // x
+      "pointer", // W_U
+      "pointer", // b_U
+      "pointer", // targets (int32)
+      "pointer", // aux [N] from the forward
+      "pointer", // dy (scalar)
+      "pointer", // block from the forward [N, V] (store; overwritten) or scratch [rows, V]
+      "i32", // store
+      "pointer", // scratch: column sums [threads, V]
+      "pointer", // out: dx [N, D]
+      "pointer", // out: dW [D, V]
+      "pointer", // out: db [V]
+    ],
+    result: "i32",
+  },
 } as const;
 
 export type NativeLib = Deno.DynamicLibrary<typeof NATIVE_SYMBOLS>;
@@ -115,6 +176,14 @@ export const NATIVE_LIB_PATH = decodeURIComponent(
 export const NATIVE_FIX = "bash tasks/build_native.sh (needs a C compiler: apt-get install gcc)";
 
 let cached: NativeLoad | null = null;
+
+/**
+ * Threads for the native kernels: OpenBLAS's count where it runs (initBackend sets it to the
+ * backend's), else the number of cores.
+ */
+export function nativeThreads(): number {
+  return blasStatus().threads ?? navigator.hardwareConcurrency ?? 1;
+}
 
 function granted(desc: Deno.PermissionDescriptor): boolean {
   try {

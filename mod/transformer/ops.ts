@@ -18,6 +18,9 @@
  *   backend a Slice copies its whole input first, so seven column slices of the 25 MB W_U cost
  *   more than the matmuls they feed. Every matmul is issued without transpose flags (explicit
  *   tf.transpose of the small operand): the shipped wasm BatchMatMul is 10-40x slower with them.
+ *   Where the wasm backend runs with OpenBLAS and the native library is built, both go to the
+ *   native kernel instead (native_ce.ts: the same chunks and modes, the elementwise work threaded
+ *   and vectorised in C, dL/dlogits formed in place); `kernel: "tfjs"` keeps the path above.
  * - `plainCrossEntropy`: the obviously-correct reference (tests and benchmark baseline).
  * - `chunkedTokenLosses`: per-token losses in chunks, without gradients (evaluation).
  *
@@ -27,8 +30,14 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { type NativeCe, nativeCe } from "./native_ce.ts";
 
 export interface FusedCeOptions {
+  /**
+   * "native": the C kernel (native_ce.ts), an error where it cannot run; "tfjs": the tfjs ops
+   * below; "auto" (default): native where it can run, else tfjs.
+   */
+  kernel?: "auto" | "native" | "tfjs";
   /** Rows (tokens) per chunk; default: as many as fit `chunkBytes` of logits. */
   rowChunk?: number;
   /** Size of one chunk's [R, V] logits when `rowChunk` is not given (default 64 MiB). */
@@ -94,6 +103,17 @@ function rowChunks(n: number, v: number, opts: FusedCeOptions): { start: number;
   return out;
 }
 
+/** The native kernel when `opts.kernel` allows it and it can run, else null. */
+function nativeKernel(opts: FusedCeOptions): NativeCe | null {
+  const kernel = opts.kernel ?? "auto";
+  if (kernel === "tfjs") return null;
+  const r = nativeCe();
+  if (!r.ce && kernel === "native") {
+    throw new Error(`Native cross-entropy unavailable: ${r.reason}`);
+  }
+  return r.ce;
+}
+
 function rows<T extends tf.Tensor>(t: T, start: number, size: number): T {
   return tf.slice(t, [start, 0], [size, t.shape[1]!]) as T;
 }
@@ -139,6 +159,10 @@ export function chunkedTokenLosses(
 ): tf.Tensor1D {
   checkShapes(xND, wUDV, bUV, targetsN);
   const [n, v] = [xND.shape[0], wUDV.shape[1]];
+  const native = nativeKernel(opts);
+  if (native) {
+    return native.tokenLosses(xND, wUDV, bUV, targetsN, rowChunks(n, v, opts)[0]?.size ?? 1);
+  }
   return tf.tidy(() => {
     const xAugNA = withOnes(xND), wAugAV = withBiasRow(wUDV, bUV);
     const parts = rowChunks(n, v, opts).map(({ start, size }) =>
@@ -165,6 +189,8 @@ export function fusedCrossEntropy(
   const chunks = rowChunks(n, v, opts);
   const store = (opts.mode ??
     (n * v * 4 <= (opts.maxStoreBytes ?? 512 * 2 ** 20) ? "store" : "recompute")) === "store";
+  const native = nativeKernel(opts);
+  if (native) return native.loss(xND, wUDV, bUV, targetsN, { store, rows: chunks[0]?.size ?? 1 });
 
   const op = tf.customGrad((x, w, b, save) => {
     const xN = x as tf.Tensor2D, wU = w as tf.Tensor2D, bU = b as tf.Tensor1D;

@@ -2,7 +2,8 @@
  * Training the one-layer transformer: next-token loss (the fused, chunked cross-entropy of
  * transformer_ops.ts, or the plain reference), per-token losses and evaluation without gradients,
  * one training step (gradients of every parameter, global-norm clipping, Adam with weight decay on
- * the matrices), and the learning-rate schedule (linear warm-up, cosine decay).
+ * the matrices; the clip and update on the native kernel of native_adam.ts where it runs), and the
+ * learning-rate schedule (linear warm-up, cosine decay).
  *
  * Shape key: B batch, T positions, D d_model, V vocabulary, N = B * (T - 1) rows that have a
  * next-token target.
@@ -11,6 +12,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { Adam, type AdamOptions } from "./adam.ts";
+import { nativeAdamW } from "./native_adam.ts";
 import {
   blockForward,
   checkTokens,
@@ -146,6 +148,19 @@ export interface TrainStepOptions {
   clipNorm?: number;
   ce?: "fused" | "plain";
   fused?: FusedCeOptions;
+  /**
+   * The clip + Adam update: "native" (native_adam.ts; an error where it cannot run), "tfjs", or
+   * "auto" (default: native where it can run).
+   */
+  update?: "auto" | "native" | "tfjs";
+}
+
+/** The native update when `update` allows it and it can run, else null. */
+function nativeUpdate(update: TrainStepOptions["update"] = "auto") {
+  if (update === "tfjs") return null;
+  const r = nativeAdamW();
+  if (!r.adamw && update === "native") throw new Error(`Native AdamW unavailable: ${r.reason}`);
+  return r.adamw;
 }
 
 /** One step: gradients of every parameter, global-norm clipping, Adam. Returns loss and norm. */
@@ -162,6 +177,19 @@ export async function trainStepStats(
     vars,
   );
   const clip = opts.clipNorm ?? 1;
+  const native = nativeUpdate(opts.update);
+  if (native) {
+    let gradNorm: number;
+    try {
+      const byParam = Object.fromEntries(names.map((n, i) => [n, grads[vars[i].name]]));
+      gradNorm = native.step(optimizer, byParam, { lr: opts.lr, clipNorm: clip });
+    } finally {
+      tf.dispose(grads);
+    }
+    const loss = (await value.data())[0];
+    value.dispose();
+    return { loss, gradNorm };
+  }
   const normT = tf.tidy(() => {
     const list = vars.map((v) => grads[v.name]);
     const norm = tf.sqrt(tf.addN(list.map((g) => tf.sum(tf.square(g)))));

@@ -1,11 +1,16 @@
 /**
  * Benchmark of the transformer training step at the demo shape (d_model 128, 8 heads, d_mlp 512,
  * n_ctx 128, vocab 50257, batch 8 x 128 tokens): tokens/s of trainStep with the fused chunked
- * cross-entropy against the plain one, where the time goes (forward, backward, clip + Adam), the
+ * cross-entropy (on the native kernel where it runs, and on tfjs ops) against the plain one, where
+ * the time goes (forward, backward, clip + Adam), the native cross-entropy's phases, the
  * cross-entropy alone in its variants (store/recompute, rows per chunk), and peak memory.
  *
  *   deno run --allow-read --allow-env tests/bench/transformer_bench.ts [--backend wasm|cpu]
- *     [--steps 3] [--batch 8] [--ctx 128] [--ce both|fused|plain] [--no-ce-sweep]
+ *     [--steps 3] [--batch 8] [--ctx 128] [--ce all|fused|tfjs|plain] [--no-ce-sweep]
+ *
+ * --ce: fused = the cross-entropy and the clip + AdamW update as trainStep runs them (on the
+ * native kernels where they can run); tfjs = the same on tfjs ops (kernel "tfjs", Adam.step);
+ * plain = plainCrossEntropy and Adam.step.
  *
  * Backend: mod/backend/init.ts's initBackend (the wasm fixes, and OpenBLAS where it loads). Reads and
  * writes nothing; prints a table.
@@ -17,6 +22,7 @@ import type { Adam } from "../../mod/transformer/mod.ts";
 import {
   createTransformer,
   lossFn,
+  type LossOptions,
   makeOptimizer,
   PARAM_NAMES,
   type Transformer,
@@ -28,6 +34,8 @@ import {
   fusedCrossEntropy,
   plainCrossEntropy,
 } from "../../mod/transformer/mod.ts";
+import { nativeAdamW } from "../../mod/transformer/native_adam.ts";
+import { nativeCe } from "../../mod/transformer/native_ce.ts";
 import { Rng } from "../../mod/run/mod.ts";
 import { arg, setUpBackend } from "./args.ts";
 
@@ -47,6 +55,12 @@ async function timeIt(fn: () => Promise<void>, reps: number): Promise<number> {
   return times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
 }
 
+type Ce = "fused" | "tfjs" | "plain";
+
+function lossOptions(ce: Ce): LossOptions {
+  return ce === "tfjs" ? { ce: "fused", fused: { kernel: "tfjs" } } : { ce };
+}
+
 interface Phases {
   forward: number;
   forwardBackward: number;
@@ -60,37 +74,43 @@ async function phases(
   model: Transformer,
   opt: Adam,
   tok: tf.Tensor2D,
-  ce: "fused" | "plain",
+  ce: Ce,
   reps: number,
 ): Promise<Phases> {
   const vars = PARAM_NAMES.map((n) => model.params[n]);
   const forward = await timeIt(async () => {
-    const loss = tf.tidy(() => lossFn(model, tok, { ce }));
+    const loss = tf.tidy(() => lossFn(model, tok, lossOptions(ce)));
     await sync(loss);
     loss.dispose();
   }, reps);
   let grads: tf.NamedTensorMap = {};
   const forwardBackward = await timeIt(async () => {
     tf.dispose(grads);
-    const r = tf.variableGrads(() => lossFn(model, tok, { ce }), vars);
+    const r = tf.variableGrads(() => lossFn(model, tok, lossOptions(ce)), vars);
     await Promise.all(Object.values(r.grads).map(sync));
     r.value.dispose();
     grads = r.grads;
   }, reps);
+  const adamw = ce === "fused" ? nativeAdamW().adamw : null;
   const optimizer = await timeIt(async () => {
-    tf.tidy(() => {
-      const list = vars.map((v) => grads[v.name]);
-      const norm = tf.sqrt(tf.addN(list.map((g) => tf.sum(tf.square(g)))));
-      const scale = tf.minimum(1, tf.div(1, tf.add(norm, 1e-6)));
-      const scaled: Record<string, tf.Tensor> = {};
-      PARAM_NAMES.forEach((n, i) => (scaled[n] = tf.mul(list[i], scale)));
-      opt.step(scaled, 1e-4);
-    });
+    if (adamw) {
+      const byParam = Object.fromEntries(PARAM_NAMES.map((n) => [n, grads[model.params[n].name]]));
+      adamw.step(opt, byParam, { lr: 1e-4, clipNorm: 1 });
+    } else {
+      tf.tidy(() => {
+        const list = vars.map((v) => grads[v.name]);
+        const norm = tf.sqrt(tf.addN(list.map((g) => tf.sum(tf.square(g)))));
+        const scale = tf.minimum(1, tf.div(1, tf.add(norm, 1e-6)));
+        const scaled: Record<string, tf.Tensor> = {};
+        PARAM_NAMES.forEach((n, i) => (scaled[n] = tf.mul(list[i], scale)));
+        opt.step(scaled, 1e-4);
+      });
+    }
     await sync(model.params["unembed.W_U"]);
   }, reps);
   tf.dispose(grads);
   const profile = await tf.profile(() => {
-    const r = tf.variableGrads(() => lossFn(model, tok, { ce }), vars);
+    const r = tf.variableGrads(() => lossFn(model, tok, lossOptions(ce)), vars);
     tf.dispose([r.value, ...Object.values(r.grads)]);
   });
   return {
@@ -129,7 +149,7 @@ async function ceAlone(n: number, d: number, v: number, opts: FusedCeOptions | "
 async function main() {
   const backend = await setUpBackend(arg("backend", "wasm"));
   const steps = Number(arg("steps", "3")), batch = Number(arg("batch", "8"));
-  const ctx = Number(arg("ctx", "128")), which = arg("ce", "both");
+  const ctx = Number(arg("ctx", "128")), which = arg("ce", "all");
   const cfg = transformerConfig({ dModel: 128, nHeads: 8, nCtx: ctx, dVocab: GPT2_VOCAB_SIZE });
   console.log(`backend ${backend}; B ${batch} x T ${ctx}; median of ${steps} after 1 warm-up`);
   const model = createTransformer(cfg, { seed: 0 });
@@ -141,7 +161,7 @@ async function main() {
     "int32",
   );
   const tokens = batch * ctx;
-  const ces = which === "both" ? (["fused", "plain"] as const) : [which as "fused" | "plain"];
+  const ces: Ce[] = which === "all" ? ["fused", "tfjs", "plain"] : [which as Ce];
   console.log("ce     fwd s  fwd+bwd s  clip+adam s  step s  tokens/s  peak MiB");
   for (const ce of ces) {
     const p = await phases(model, opt, tok, ce, steps);
@@ -153,11 +173,30 @@ async function main() {
       }  ${p.peakMiB.toFixed(0).padStart(8)}`,
     );
   }
+  const native = nativeCe().ce;
+  if (native && ces.includes("fused")) {
+    // One more forward + backward, split into the native cross-entropy's phases.
+    native.timings();
+    const vars = PARAM_NAMES.map((n) => model.params[n]);
+    const t0 = performance.now();
+    const r = tf.variableGrads(() => lossFn(model, tok), vars);
+    await Promise.all(Object.values(r.grads).map(sync));
+    const total = (performance.now() - t0) / 1000;
+    tf.dispose([r.value, ...Object.values(r.grads)]);
+    const parts = Object.entries(native.timings());
+    const inCe = parts.reduce((a, [, s]) => a + s, 0);
+    console.log(`
+fused forward + backward, one step: ${total.toFixed(3)} s, of which native CE:`);
+    for (const [phase, s] of parts) console.log(`  ${phase.padEnd(32)} ${s.toFixed(3)} s`);
+    console.log(`  ${"rest of the model (tfjs)".padEnd(32)} ${(total - inCe).toFixed(3)} s`);
+  }
   if (!Deno.args.includes("--no-ce-sweep")) {
     const n = batch * (ctx - 1);
     console.log(`\ncross-entropy alone, forward + backward, N ${n} x D 128 x V ${cfg.dVocab}`);
     const variants: [string, FusedCeOptions | "plain"][] = [
       ["plain", "plain"],
+      ["tfjs store, 334 rows", { mode: "store", rowChunk: 334, kernel: "tfjs" }],
+      ["tfjs recompute, 334", { mode: "recompute", rowChunk: 334, kernel: "tfjs" }],
       ["fused store, 128 rows", { mode: "store", rowChunk: 128 }],
       ["fused store, 254 rows", { mode: "store", rowChunk: 254 }],
       ["fused store, 508 rows", { mode: "store", rowChunk: 508 }],

@@ -18,7 +18,6 @@
  * Shape key: M micro-batch rows, D input width, F features. Layouts (row-major, as in tfjs): x
  * [M,D], W_enc [D,F], b_enc [F], W_dec [F,D], b_dec [D].
  */
-#include <dlfcn.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -26,17 +25,10 @@
 #include <time.h>
 
 #include "parallel.h"
+#include "sgemm.h"
 #include "vec.h"
 
-#define ROW_MAJOR 101
-#define NO_TRANS 111
-#define TRANS 112
 #define TILE 16 /* features per W_enc-gradient tile: one 64-byte cache line of a row of [D,F] */
-
-typedef void (*sgemm_fn)(int order, int ta, int tb, int m, int n, int k, float alpha,
-                         const float *a, int lda, const float *b, int ldb, float beta, float *c,
-                         int ldc);
-static sgemm_fn g_sgemm = 0;
 
 /*
  * Seconds spent per phase since the last rtd_sae_timings call (the profile table of
@@ -60,15 +52,6 @@ int rtd_sae_timings(double *out) {
   return T_N;
 }
 
-/* Binds cblas_sgemm from the library at `path` (the one mod/backend/blas.ts opened). 1 = done. */
-int rtd_bind_sgemm(const char *path) {
-  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-  if (!h) return 0;
-  void *s = dlsym(h, "cblas_sgemm");
-  if (!s) return 0;
-  g_sgemm = (sgemm_fn)s;
-  return 1;
-}
 
 /* Scratch memory and gradient accumulators, kept between calls (grown, never shrunk). */
 typedef struct {
@@ -435,7 +418,7 @@ static int64_t encode_csr(rtd_ws *ws, grads_args *a, int threads, int used, doub
   const int M = a->M, D = a->D, F = a->F;
   double t0 = now();
   parallel_for(threads, M, k_xbar, a);
-  g_sgemm(ROW_MAJOR, NO_TRANS, NO_TRANS, M, F, D, 1.f, ws->xbar, D, a->w_enc, F, 0.f, ws->pre, F);
+  rtd_sgemm(ROW_MAJOR, NO_TRANS, NO_TRANS, M, F, D, 1.f, ws->xbar, D, a->w_enc, F, 0.f, ws->pre, F);
   *t1 = now();
   g_time[T_ENC] += *t1 - t0;
   ws->oom = 0;
@@ -463,7 +446,7 @@ static int64_t encode_csr(rtd_ws *ws, grads_args *a, int threads, int used, doub
 int64_t rtd_sae_encode(void *wsp, int threads, int M, int D, int F, int k, const float *x,
                        const float *w_enc, const float *b_enc, const float *b_dec) {
   rtd_ws *ws = (rtd_ws *)wsp;
-  if (!g_sgemm) return -2;
+  if (!rtd_sgemm) return -2;
   threads = rtd_clamp_threads(threads);
   const size_t MF = (size_t)M * F, MD = (size_t)M * D;
   int ok = grow(ws, C_PRE, (void **)&ws->pre, 4 * MF) &&
@@ -496,7 +479,7 @@ int rtd_sae_grads(void *wsp, int threads, int M, int D, int F, int k, float norm
                   int first, const float *x, const float *w_enc, const float *b_enc,
                   const float *w_dec, const float *b_dec, float dense_above, double *out) {
   rtd_ws *ws = (rtd_ws *)wsp;
-  if (!g_sgemm) return -2;
+  if (!rtd_sgemm) return -2;
   threads = rtd_clamp_threads(threads);
   const size_t MF = (size_t)M * F, MD = (size_t)M * D, FD = (size_t)F * D;
   int ok = grow(ws, C_PRE, (void **)&ws->pre, 4 * MF) && grow(ws, C_XBAR, (void **)&ws->xbar, 4 * MD) &&
@@ -531,14 +514,14 @@ int rtd_sae_grads(void *wsp, int threads, int M, int D, int F, int k, float norm
     for (int64_t b = 0; b < M; b++) {
       for (int d = 0; d < D; d++) ws->gx[b * D + d] = b_dec[d] - x[b * D + d];
     }
-    g_sgemm(ROW_MAJOR, NO_TRANS, NO_TRANS, M, D, F, 1.f, ws->pre, F, w_dec, D, 1.f, ws->gx, D);
+    rtd_sgemm(ROW_MAJOR, NO_TRANS, NO_TRANS, M, D, F, 1.f, ws->pre, F, w_dec, D, 1.f, ws->gx, D);
     parallel_for(used, M, k_dense_rows, &a);
     merge_parts(ws, used, D, first, out);
-    g_sgemm(ROW_MAJOR, TRANS, NO_TRANS, F, D, M, 1.f, ws->pre, F, ws->gx, D, first ? 0.f : 1.f,
+    rtd_sgemm(ROW_MAJOR, TRANS, NO_TRANS, F, D, M, 1.f, ws->pre, F, ws->gx, D, first ? 0.f : 1.f,
             ws->gwdec, D);
-    g_sgemm(ROW_MAJOR, NO_TRANS, TRANS, M, F, D, 1.f, ws->gx, D, w_dec, D, 0.f, ws->gpre_dense, F);
+    rtd_sgemm(ROW_MAJOR, NO_TRANS, TRANS, M, F, D, 1.f, ws->gx, D, w_dec, D, 0.f, ws->gpre_dense, F);
     parallel_for_aligned(threads, F, TILE, k_dense_cols, &a);
-    g_sgemm(ROW_MAJOR, TRANS, NO_TRANS, D, F, M, 1.f, ws->xbar, D, ws->gpre_dense, F,
+    rtd_sgemm(ROW_MAJOR, TRANS, NO_TRANS, D, F, M, 1.f, ws->xbar, D, ws->gpre_dense, F,
             first ? 0.f : 1.f, ws->gwenc, F);
     g_time[T_DENSE] += now() - t1;
     return 0;
