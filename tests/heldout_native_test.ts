@@ -1,7 +1,8 @@
 /**
  * Tests for the sparse native paths over held-out rows against the dense tfjs ones, on the same
  * SAE and rows: collectFeatureExamples (mod/features/example_pass.ts) gives identical examples and
- * statistics, evaluateSae (mod/sae/heldout_eval.ts) the same metrics within float rounding; ReLU
+ * statistics (context activations within float rounding when read from the pass's sparse rows
+ * rather than encoded again), evaluateSae (mod/sae/heldout_eval.ts) the same metrics within float rounding; ReLU
  * and TopK SAEs with a feature that never fires and one that fires on most rows. Plus
  * ZeroRows.scanFired against ZeroRows.scan on random columns, and a level tensor count.
  *
@@ -91,9 +92,23 @@ Deno.test("collectFeatureExamples() on the native step equals the dense path (Re
         { ...OPTS, maxActivation: new Float32Array(F).fill(2) },
       ]
     ) {
+      const what = `${cfg.architecture} ${JSON.stringify(opts.features)}`;
       const dense = await collectFeatureExamples(sae, rows, opts);
-      const sparse = await collectFeatureExamples(sae, rows, { ...opts, nativeStep: step });
-      assertEquals(sparse, dense, `${cfg.architecture} ${JSON.stringify(opts.features)}`);
+      // Context rows encoded again, in the dense path's chunks: identical.
+      const again = await collectFeatureExamples(sae, rows, {
+        ...opts,
+        nativeStep: step,
+        keepSparseBytes: 0,
+      });
+      assertEquals(again, dense, what);
+      // Context activations read from the pass's sparse rows: the same rows encoded in other
+      // batches, so equal within float rounding; everything else identical.
+      const kept = await collectFeatureExamples(sae, rows, { ...opts, nativeStep: step });
+      const acts = (r: typeof kept) => r.examples.contextActs;
+      const rest = (r: typeof kept) => ({ ...r, examples: { ...r.examples, contextActs: null } });
+      assertEquals(rest(kept), rest(dense), what);
+      assertAllClose(acts(kept), acts(dense), 1e-5, what);
+      assertEquals(acts(kept).map((a) => a > 0 ? 1 : 0), acts(dense).map((a) => a > 0 ? 1 : 0));
     }
     const { stats, examples } = await collectFeatureExamples(sae, rows, {
       ...OPTS,

@@ -2,11 +2,11 @@
  * The one pass of mod/features/max_activating.ts over the held-out rows: every firing of a
  * selected feature goes to its count, sum and max, its top rows and its quantile bins, and every
  * feature's stream of zero rows to its random reservoir. A micro-batch arrives either as a dense
- * f [B, width] from tfjs (every entry read: B × F host steps) or as compressed sparse rows from
- * the native encode (mod/sae/native_step.ts: only the nonzeros, plus O(S) per micro-batch).
+ * f [B, S] from tfjs (every entry read: B × S host steps) or as compressed sparse rows from the
+ * native encode (mod/sae/native_step.ts: only the nonzeros, plus O(S) per micro-batch).
  *
  * Both visit each feature's firings in row order and feed its reservoir the same zero stream, so
- * they leave identical samplers for the same rows and seed (tests/example_pass_test.ts). On the
+ * they leave identical samplers for the same rows and seed (tests/heldout_native_test.ts). On the
  * sparse side the reservoir is told where the feature fires, not where it is silent: its rows are
  * listed per feature with a counting sort, and Algorithm L skips ahead by counts
  * (ZeroRows.scanFired).
@@ -28,6 +28,7 @@ export interface PassOptions {
   seed: number;
 }
 
+/** The samplers and firing statistics of the selected features, fed one micro-batch at a time. */
 export class ExamplePass {
   readonly count: Float64Array;
   readonly sum: Float64Array;
@@ -138,6 +139,7 @@ export class SparseContextFill {
   chunk(f: SparseRows, b: number, c0: number) {
     const scratch = this.#scratch;
     for (let r = 0; r < b; r++) {
+      if (this.#start[c0 + r] === this.#start[c0 + r + 1]) continue; // no context entry here
       const j0 = f.rowPtr[r], j1 = f.rowPtr[r + 1];
       for (let j = j0; j < j1; j++) scratch[f.col[j]] = f.val[j];
       for (let i = this.#start[c0 + r]; i < this.#start[c0 + r + 1]; i++) {

@@ -72,6 +72,13 @@ export type ExampleKind = "top" | "quantile" | "random";
  */
 export const RANDOM_OVERSAMPLE = 4;
 
+/**
+ * On the native path, the pass's sparse rows are kept for the contexts while they take at most
+ * this many bytes (8 per nonzero), so that the context rows (at F in the thousands, nearly every
+ * row) are not encoded a second time; above it they are encoded again.
+ */
+export const KEEP_SPARSE_BYTES = 2 ** 30;
+
 export interface ExampleOptions {
   topK: number;
   quantileBins: number;
@@ -96,6 +103,8 @@ export interface ExampleOptions {
    * the same. Without it, tfjs encodes dense micro-batches and every entry is read.
    */
   nativeStep?: NativeSaeStep;
+  /** See KEEP_SPARSE_BYTES (the default); 0: always encode the context rows again. */
+  keepSparseBytes?: number;
   /** Called after each micro-batch of the main pass with rows done and total rows. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -202,6 +211,9 @@ function encodeSparse(sae: Sae, x: Float32Array, b: number, step: NativeSaeStep)
   }
 }
 
+/** A micro-batch of the pass as sparse rows: rows start .. start + b. */
+type KeptRows = { f: SparseRows; b: number; start: number };
+
 type Chosen = { s: number; kind: ExampleKind; rank: number; q: number; row: number; a: number };
 
 /**
@@ -240,11 +252,18 @@ export async function collectFeatureExamples(
   const columnsS = subset && !opts.nativeStep ? tf.tensor1d(features, "int32") : null;
   try {
     // ---- The pass: encode a micro-batch, take its firings, then scan its zero streams.
+    let kept: KeptRows[] | null = opts.nativeStep ? [] : null, keptBytes = 0;
     for (let start = 0; start < n; start += opts.microBatch) {
       const b = Math.min(opts.microBatch, n - start);
       const x = rows.acts.subarray(start * dIn, (start + b) * dIn);
-      if (opts.nativeStep) pass.scanSparse(encodeSparse(sae, x, b, opts.nativeStep), b, start);
-      else pass.scanDense(await encodeRows(sae, x, b, columnsS), b, start);
+      if (opts.nativeStep) {
+        const f = encodeSparse(sae, x, b, opts.nativeStep);
+        pass.scanSparse(f, b, start);
+        keptBytes += 8 * f.col.length + 4 * (b + 1);
+        if (kept && keptBytes <= (opts.keepSparseBytes ?? KEEP_SPARSE_BYTES)) {
+          kept.push({ f, b, start });
+        } else kept = null;
+      } else pass.scanDense(await encodeRows(sae, x, b, columnsS), b, start);
       opts.onProgress?.(start + b, n);
     }
 
@@ -266,7 +285,11 @@ export async function collectFeatureExamples(
         .forEach((row, rank) => chosen.push({ s, kind: "random", rank, q: NaN, row, a: 0 }));
     }
 
-    const candidates = await buildContexts(sae, rows, chosen, features, columnsS, opts);
+    const candidates = await buildContexts(sae, rows, chosen, features, {
+      columnsS,
+      kept,
+      opts,
+    });
     const { examples, found } = pickSilent(candidates, chosen, usedSeqs, features, opts);
     const density = Float64Array.from(count, (c) => c / n);
     const meanActivation = Float64Array.from(count, (c, s) => c > 0 ? sum[s] / c : NaN);
@@ -365,15 +388,18 @@ function subsetExamples(ex: FeatureExamples, keep: Uint8Array): FeatureExamples 
   };
 }
 
-/** Contexts of the chosen examples, with activations from one encode of the rows they cover. */
+/**
+ * Contexts of the chosen examples, with activations from one encode of the rows they cover, or,
+ * native, from the pass's sparse rows where they were `kept`.
+ */
 async function buildContexts(
   sae: Sae,
   rows: ActivationRows,
   ex: Chosen[],
   features: number[],
-  columnsS: tf.Tensor1D | null,
-  opts: ExampleOptions,
+  how: { columnsS: tf.Tensor1D | null; kept: KeptRows[] | null; opts: ExampleOptions },
 ): Promise<FeatureExamples> {
+  const { columnsS, kept, opts } = how;
   const { seq, pos, token } = rows, n = seq.length, dIn = sae.cfg.dIn, E = ex.length;
   const lo = new Int32Array(E), offsets = new Int32Array(E + 1);
   const centreIndex = new Int32Array(E);
@@ -410,17 +436,24 @@ async function buildContexts(
     return x;
   };
   if (opts.nativeStep) {
-    // Every context entry's (encoded row, feature), then the rows' nonzeros are looked up.
+    // Every context entry's (row, feature), then the rows' nonzeros are looked up: rows of the
+    // held-out set in the kept pass, else indices into neededRows, encoded again.
     const entryRow = new Int32Array(total), entryCol = new Int32Array(total);
     for (let e = 0; e < E; e++) {
       for (let k = offsets[e]; k < offsets[e + 1]; k++) {
-        entryRow[k] = rowIndex[lo[e] + k - offsets[e]], entryCol[k] = features[ex[e].s];
+        const row = lo[e] + k - offsets[e];
+        entryRow[k] = kept ? row : rowIndex[row], entryCol[k] = features[ex[e].s];
       }
     }
-    const fill = new SparseContextFill(neededRows.length, sae.cfg.dSae, entryRow, entryCol);
-    for (let c0 = 0; c0 < neededRows.length; c0 += opts.microBatch) {
-      const c1 = Math.min(c0 + opts.microBatch, neededRows.length);
-      fill.chunk(encodeSparse(sae, gather(c0, c1), c1 - c0, opts.nativeStep), c1 - c0, c0);
+    const span = kept ? n : neededRows.length;
+    const fill = new SparseContextFill(span, sae.cfg.dSae, entryRow, entryCol);
+    if (kept) {
+      for (const { f, b, start } of kept) fill.chunk(f, b, start);
+    } else {
+      for (let c0 = 0; c0 < span; c0 += opts.microBatch) {
+        const c1 = Math.min(c0 + opts.microBatch, span);
+        fill.chunk(encodeSparse(sae, gather(c0, c1), c1 - c0, opts.nativeStep), c1 - c0, c0);
+      }
     }
     contextActs.set(fill.out);
   } else {
