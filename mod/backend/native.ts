@@ -152,6 +152,19 @@ export const NATIVE_SYMBOLS = {
     ],
     result: "i32",
   },
+  rtd_sae_sse: {
+    parameters: [
+      "pointer", // workspace (holding the last encode's CSR)
+      "i32", // threads
+      "i32", // M
+      "i32", // D
+      "pointer", // x
+      "pointer", // W_dec
+      "pointer", // b_dec
+      "buffer", // out: [Σ‖x − x̂‖²]
+    ],
+    result: "i32",
+  },
 } as const;
 
 export type NativeLib = Deno.DynamicLibrary<typeof NATIVE_SYMBOLS>;

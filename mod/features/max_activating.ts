@@ -28,7 +28,9 @@
  * uses these contexts as detection's negatives.
  *
  * Memory is O(F · (topK + quantileBins · (4·perQuantile + 2·topK) + 4·random)) beside the rows
- * themselves, never N × F: micro-batches are encoded with tfjs and scanned on the host.
+ * themselves, never N × F: micro-batches are encoded with tfjs and scanned on the host, or, given
+ * the native step, encoded natively as sparse rows of which only the nonzeros are visited
+ * (mod/features/example_pass.ts; same result).
  *
  * How the quantile sample stays exact in one pass, although max (and so the bins) is only known
  * at the end: every (feature, row) gets a seeded hash key, and each bin keeps the rows whose key
@@ -56,8 +58,9 @@ import * as tf from "@tensorflow/tfjs";
 import * as arrow from "apache-arrow";
 import type { ActivationRows } from "../activations/mod.ts";
 import { deriveSeed, Rng } from "../run/mod.ts";
-import { encode, type Sae } from "../sae/mod.ts";
-import { quantileBin, QuantileBins, sampleKey, TopRows, ZeroRows } from "./samplers.ts";
+import { encode, type NativeSaeStep, type Sae, type SparseRows } from "../sae/mod.ts";
+import { ExamplePass, SparseContextFill } from "./example_pass.ts";
+import { quantileBin, sampleKey } from "./samplers.ts";
 
 export { quantileBin, sampleKey };
 
@@ -68,6 +71,13 @@ export type ExampleKind = "top" | "quantile" | "random";
  * sequence is taken, are dropped after the pass, so a few more than `random` are drawn.
  */
 export const RANDOM_OVERSAMPLE = 4;
+
+/**
+ * On the native path, the pass's sparse rows are kept for the contexts while they take at most
+ * this many bytes (8 per nonzero), so that the context rows (at F in the thousands, nearly every
+ * row) are not encoded a second time; above it they are encoded again.
+ */
+export const KEEP_SPARSE_BYTES = 2 ** 30;
 
 export interface ExampleOptions {
   topK: number;
@@ -87,6 +97,14 @@ export interface ExampleOptions {
    * max, which can leave a bin short when the max rises late in the pass.
    */
   maxActivation?: ArrayLike<number>;
+  /**
+   * The native encode (mod/sae/native_step.ts), if it can run: micro-batches then arrive as
+   * sparse rows and only their nonzeros are visited (mod/features/example_pass.ts); the result is
+   * the same. Without it, tfjs encodes dense micro-batches and every entry is read.
+   */
+  nativeStep?: NativeSaeStep;
+  /** See KEEP_SPARSE_BYTES (the default); 0: always encode the context rows again. */
+  keepSparseBytes?: number;
   /** Called after each micro-batch of the main pass with rows done and total rows. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -183,6 +201,19 @@ async function encodeRows(
   return data;
 }
 
+/** Encodes `b` rows of `x` (row-major) natively: f [b, F] as compressed sparse rows. */
+function encodeSparse(sae: Sae, x: Float32Array, b: number, step: NativeSaeStep): SparseRows {
+  const xBD = tf.tensor2d(x, [b, sae.cfg.dIn]);
+  try {
+    return step.encode(sae, xBD);
+  } finally {
+    xBD.dispose();
+  }
+}
+
+/** A micro-batch of the pass as sparse rows: rows start .. start + b. */
+type KeptRows = { f: SparseRows; b: number; start: number };
+
 type Chosen = { s: number; kind: ExampleKind; rank: number; q: number; row: number; a: number };
 
 /**
@@ -197,13 +228,17 @@ export async function collectFeatureExamples(
   const features = checkOptions(opts, sae.cfg.dSae);
   const n = checkRows(rows, sae.cfg.dIn), dIn = sae.cfg.dIn, S = features.length;
   const P = opts.perQuantile, Q = P > 0 ? opts.quantileBins : 0;
-  const subset = opts.features !== undefined, width = subset ? S : sae.cfg.dSae;
+  const subset = opts.features !== undefined;
 
-  const count = new Float64Array(S), sum = new Float64Array(S), peak = new Float32Array(S);
-  const top = new TopRows(S, opts.topK);
-  // Room for the rows skipped because their sequence is taken (by a top or an earlier pick).
-  const quantiles = new QuantileBins(S, Q, 4 * P + 2 * opts.topK);
-  const zeroRows = new ZeroRows(features, RANDOM_OVERSAMPLE * opts.random, opts.seed);
+  const pass = new ExamplePass(features, sae.cfg.dSae, rows.seq, {
+    topK: opts.topK,
+    quantileBins: Q,
+    // Room for the rows skipped because their sequence is taken (by a top or an earlier pick).
+    binCapacity: 4 * P + 2 * opts.topK,
+    zeroRows: RANDOM_OVERSAMPLE * opts.random,
+    seed: opts.seed,
+  });
+  const { count, sum, peak, top, quantiles, zeroRows } = pass;
   if (opts.maxActivation) {
     if (opts.maxActivation.length !== S) {
       throw new Error(
@@ -214,29 +249,21 @@ export async function collectFeatureExamples(
     for (let s = 0; s < S; s++) quantiles.max[s] = Math.max(0, opts.maxActivation[s]);
   }
 
-  const columnsS = subset ? tf.tensor1d(features, "int32") : null;
+  const columnsS = subset && !opts.nativeStep ? tf.tensor1d(features, "int32") : null;
   try {
     // ---- The pass: encode a micro-batch, take its firings, then scan its zero streams.
-    const nnz = new Int32Array(S);
+    let kept: KeptRows[] | null = opts.nativeStep ? [] : null, keptBytes = 0;
     for (let start = 0; start < n; start += opts.microBatch) {
       const b = Math.min(opts.microBatch, n - start);
       const x = rows.acts.subarray(start * dIn, (start + b) * dIn);
-      const data = await encodeRows(sae, x, b, columnsS);
-      nnz.fill(0);
-      for (let r = 0; r < b; r++) {
-        const row = start + r, off = r * width;
-        for (let s = 0; s < width; s++) {
-          const a = data[off + s];
-          if (!(a > 0)) continue;
-          nnz[s]++, count[s]++, sum[s] += a;
-          if (a > peak[s]) peak[s] = a;
-          if (opts.topK > 0) top.push(s, row, a, rows.seq[row]);
-          if (Q > 0) quantiles.observe(s, row, sampleKey(opts.seed, features[s], row), a);
-        }
-      }
-      if (opts.random > 0) {
-        for (let s = 0; s < S; s++) zeroRows.scan(s, data, width, b, start, b - nnz[s]);
-      }
+      if (opts.nativeStep) {
+        const f = encodeSparse(sae, x, b, opts.nativeStep);
+        pass.scanSparse(f, b, start);
+        keptBytes += 8 * f.col.length + 4 * (b + 1);
+        if (kept && keptBytes <= (opts.keepSparseBytes ?? KEEP_SPARSE_BYTES)) {
+          kept.push({ f, b, start });
+        } else kept = null;
+      } else pass.scanDense(await encodeRows(sae, x, b, columnsS), b, start);
       opts.onProgress?.(start + b, n);
     }
 
@@ -258,7 +285,11 @@ export async function collectFeatureExamples(
         .forEach((row, rank) => chosen.push({ s, kind: "random", rank, q: NaN, row, a: 0 }));
     }
 
-    const candidates = await buildContexts(sae, rows, chosen, features, columnsS, opts);
+    const candidates = await buildContexts(sae, rows, chosen, features, {
+      columnsS,
+      kept,
+      opts,
+    });
     const { examples, found } = pickSilent(candidates, chosen, usedSeqs, features, opts);
     const density = Float64Array.from(count, (c) => c / n);
     const meanActivation = Float64Array.from(count, (c, s) => c > 0 ? sum[s] / c : NaN);
@@ -357,15 +388,18 @@ function subsetExamples(ex: FeatureExamples, keep: Uint8Array): FeatureExamples 
   };
 }
 
-/** Contexts of the chosen examples, with activations from one encode of the rows they cover. */
+/**
+ * Contexts of the chosen examples, with activations from one encode of the rows they cover, or,
+ * native, from the pass's sparse rows where they were `kept`.
+ */
 async function buildContexts(
   sae: Sae,
   rows: ActivationRows,
   ex: Chosen[],
   features: number[],
-  columnsS: tf.Tensor1D | null,
-  opts: ExampleOptions,
+  how: { columnsS: tf.Tensor1D | null; kept: KeptRows[] | null; opts: ExampleOptions },
 ): Promise<FeatureExamples> {
+  const { columnsS, kept, opts } = how;
   const { seq, pos, token } = rows, n = seq.length, dIn = sae.cfg.dIn, E = ex.length;
   const lo = new Int32Array(E), offsets = new Int32Array(E + 1);
   const centreIndex = new Int32Array(E);
@@ -394,30 +428,55 @@ async function buildContexts(
   const rowIndex = new Int32Array(n).fill(-1);
   for (let r = 0; r < n; r++) if (needed[r]) rowIndex[r] = neededRows.push(r) - 1;
 
-  // Examples by context start (a counting sort), so each chunk of rows visits only its examples.
-  const byLo = new Int32Array(E), bucket = new Int32Array(n + 1);
-  for (let e = 0; e < E; e++) bucket[lo[e] + 1]++;
-  for (let r = 0; r < n; r++) bucket[r + 1] += bucket[r];
-  for (let e = 0; e < E; e++) byLo[bucket[lo[e]]++] = e;
-
-  const maxLen = opts.contextBefore + opts.contextAfter + 1;
-  const width = columnsS ? features.length : sae.cfg.dSae;
-  let first = 0;
-  for (let c0 = 0; c0 < neededRows.length; c0 += opts.microBatch) {
-    const c1 = Math.min(c0 + opts.microBatch, neededRows.length);
+  const gather = (c0: number, c1: number) => {
     const x = new Float32Array((c1 - c0) * dIn);
     for (let i = c0; i < c1; i++) {
       x.set(rows.acts.subarray(neededRows[i] * dIn, (neededRows[i] + 1) * dIn), (i - c0) * dIn);
     }
-    const data = await encodeRows(sae, x, c1 - c0, columnsS);
-    const minRow = neededRows[c0], maxRow = neededRows[c1 - 1];
-    while (first < E && lo[byLo[first]] + maxLen - 1 < minRow) first++;
-    for (let q = first; q < E && lo[byLo[q]] <= maxRow; q++) {
-      const e = byLo[q], col = columnsS ? ex[e].s : features[ex[e].s];
+    return x;
+  };
+  if (opts.nativeStep) {
+    // Every context entry's (row, feature), then the rows' nonzeros are looked up: rows of the
+    // held-out set in the kept pass, else indices into neededRows, encoded again.
+    const entryRow = new Int32Array(total), entryCol = new Int32Array(total);
+    for (let e = 0; e < E; e++) {
       for (let k = offsets[e]; k < offsets[e + 1]; k++) {
         const row = lo[e] + k - offsets[e];
-        if (row >= minRow && row <= maxRow) {
-          contextActs[k] = data[(rowIndex[row] - c0) * width + col];
+        entryRow[k] = kept ? row : rowIndex[row], entryCol[k] = features[ex[e].s];
+      }
+    }
+    const span = kept ? n : neededRows.length;
+    const fill = new SparseContextFill(span, sae.cfg.dSae, entryRow, entryCol);
+    if (kept) {
+      for (const { f, b, start } of kept) fill.chunk(f, b, start);
+    } else {
+      for (let c0 = 0; c0 < span; c0 += opts.microBatch) {
+        const c1 = Math.min(c0 + opts.microBatch, span);
+        fill.chunk(encodeSparse(sae, gather(c0, c1), c1 - c0, opts.nativeStep), c1 - c0, c0);
+      }
+    }
+    contextActs.set(fill.out);
+  } else {
+    // Examples by context start (a counting sort), so each chunk of rows visits only its examples.
+    const byLo = new Int32Array(E), bucket = new Int32Array(n + 1);
+    for (let e = 0; e < E; e++) bucket[lo[e] + 1]++;
+    for (let r = 0; r < n; r++) bucket[r + 1] += bucket[r];
+    for (let e = 0; e < E; e++) byLo[bucket[lo[e]]++] = e;
+    const maxLen = opts.contextBefore + opts.contextAfter + 1;
+    const width = columnsS ? features.length : sae.cfg.dSae;
+    let first = 0;
+    for (let c0 = 0; c0 < neededRows.length; c0 += opts.microBatch) {
+      const c1 = Math.min(c0 + opts.microBatch, neededRows.length);
+      const data = await encodeRows(sae, gather(c0, c1), c1 - c0, columnsS);
+      const minRow = neededRows[c0], maxRow = neededRows[c1 - 1];
+      while (first < E && lo[byLo[first]] + maxLen - 1 < minRow) first++;
+      for (let q = first; q < E && lo[byLo[q]] <= maxRow; q++) {
+        const e = byLo[q], col = columnsS ? ex[e].s : features[ex[e].s];
+        for (let k = offsets[e]; k < offsets[e + 1]; k++) {
+          const row = lo[e] + k - offsets[e];
+          if (row >= minRow && row <= maxRow) {
+            contextActs[k] = data[(rowIndex[row] - c0) * width + col];
+          }
         }
       }
     }

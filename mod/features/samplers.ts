@@ -245,6 +245,24 @@ export class ZeroRows {
     this.seen[s] = end;
   }
 
+  /**
+   * The same scan from the rows where slot s fires instead of its column: `fired[from..to)`, the
+   * micro-batch rows (0..b) where it is nonzero, ascending. Algorithm L skips ahead by counts, so
+   * this touches only those rows and the ones it takes: the q-th zero row of the batch is
+   * q + (fired rows at or before it).
+   */
+  scanFired(s: number, fired: Int32Array, from: number, to: number, b: number, start: number) {
+    const end = this.seen[s] + b - (to - from);
+    let p = from;
+    while (this.next[s] < end) {
+      const z = this.next[s];
+      let r = z - this.seen[s] + (p - from);
+      while (p < to && fired[p] <= r) p++, r++;
+      this.#take(s, start + r, z);
+    }
+    this.seen[s] = end;
+  }
+
   #take(s: number, row: number, z: number) {
     const rng = this.rngs[s], k = this.k;
     if (this.size[s] < k) {

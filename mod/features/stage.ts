@@ -36,7 +36,7 @@ import { type BackendInfo, initBackend } from "../backend/mod.ts";
 import { readParquet, writeParquet } from "../io/mod.ts";
 import { createTokenizer, readTokens } from "../tokenize/mod.ts";
 import { readActivationShard } from "../activations/mod.ts";
-import { disposeSae, loadSae, type Sae } from "../sae/mod.ts";
+import { disposeSae, loadSae, type NativeSaeStep, nativeSaeStep, type Sae } from "../sae/mod.ts";
 import { disposeTransformer, loadTransformer, type Transformer } from "../transformer/mod.ts";
 import { densityHistogram } from "./density.ts";
 import { collectFeatureExamples, examplesTable } from "./max_activating.ts";
@@ -109,6 +109,8 @@ interface FeaturesContext {
   lnScale: number;
   tok: ReturnType<typeof createTokenizer>;
   text: (id: number) => string;
+  /** The native sparse encode for the examples' pass, where it can run (same results). */
+  nativeStep?: NativeSaeStep;
 }
 
 /** Runs the features stage through the stage runner: upstream first, then skipped when current. */
@@ -149,6 +151,7 @@ export async function runFeaturesStage(
       tf.dispose(ctx.lossBatches);
       disposeTransformer(ctx.model);
       ctx.tok.free();
+      ctx.nativeStep?.dispose();
       await writeParquet(paths.featuresSummary, arrow.tableFromJSON(summary));
       return { backend: ctx.backend.name, summary };
     },
@@ -182,6 +185,12 @@ async function prepareFeatures(
   const lnScale = await residualScale(model, lossBatches);
   const tok = createTokenizer();
   const text = (id: number) => tok.tokenText(id);
+  const native = nativeSaeStep({ threads: backend.threads });
+  log(
+    native.step
+      ? `features: examples from the native sparse encode (${backend.threads} threads)`
+      : `features: examples on tfjs, dense (native encode unavailable: ${native.reason})`,
+  );
   log(
     `features: ${browsedSlots(cfg.sae).length} SAEs; ${
       fmtInt(nHeld)
@@ -191,7 +200,18 @@ async function prepareFeatures(
       } ` +
       `sequences; final LayerNorm scale ${lnScale.toFixed(3)}`,
   );
-  return { cfg, backend, model, held, nHeld, lossBatches, lnScale, tok, text };
+  return {
+    cfg,
+    backend,
+    model,
+    held,
+    nHeld,
+    lossBatches,
+    lnScale,
+    tok,
+    text,
+    nativeStep: native.step ?? undefined,
+  };
 }
 
 /** One SAE's dictionary: its four files, then its summary row (and log line). */
@@ -290,6 +310,7 @@ async function writeExamples(
     microBatch: ctx.cfg.sae.microBatch,
     seed: ctx.cfg.seed,
     maxActivation: maxAct,
+    nativeStep: ctx.nativeStep,
   });
   const { examples } = collected;
   const table = examplesTable(examples);

@@ -6,11 +6,17 @@
  * Fraction of variance explained = 1 − Σ‖x − x̂‖² / Σ‖x − mean(x)‖², sums over all rows, the mean
  * taken over the same rows.
  *
+ * Two paths, same results within float rounding (tests/heldout_eval_test.ts): given the native
+ * step (mod/sae/native_step.ts), each micro-batch is encoded natively as sparse rows, x̂ = b_dec +
+ * Σ f_i W_dec[i] is summed over the nonzeros only and the per-feature statistics read from them;
+ * otherwise tfjs encodes and decodes densely (two B×F×D products) and reduces [B, F] columns.
+ *
  * Shape key: N held-out rows, B micro-batch rows, D input width, F features.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import type { NativeSaeStep } from "./native_step.ts";
 import { checkInput, decode, encode, type Sae } from "./sae.ts";
 
 export interface SaeEval {
@@ -58,12 +64,14 @@ export function totalVarianceTensor(xBD: tf.Tensor2D): tf.Scalar {
 /**
  * Reconstruction metrics and per-feature statistics over the rows of `x` (a tensor, or a
  * row-major Float32Array of width d_in), `microBatch` rows at a time. Each micro-batch becomes its
- * own tensor: slicing one large tensor on wasm copies all of it every time.
+ * own tensor: slicing one large tensor on wasm copies all of it every time. `opts.nativeStep`:
+ * the sparse native path (see the module header).
  */
 export function evaluateSae(
   sae: Sae,
   x: tf.Tensor2D | Float32Array,
   microBatch = 2048,
+  opts: { nativeStep?: NativeSaeStep } = {},
 ): SaeEvalResult {
   if (!(x instanceof Float32Array)) checkInput(sae, x, "Evaluation input");
   const d = sae.cfg.dIn, F = sae.cfg.dSae;
@@ -74,37 +82,16 @@ export function evaluateSae(
       `Evaluation input of ${rows.length} values is not a whole number of rows of ${d}`,
     );
   }
-  let sse = 0, l1 = 0, l0 = 0;
+  const sums = { sse: 0, l1: 0, l0: 0 };
   const count = new Float64Array(F), sumAct = new Float64Array(F);
   const maxAct = new Float32Array(F);
+  const tally = { sums, count, sumAct, maxAct };
   for (let start = 0; start < n; start += microBatch) {
-    const size = Math.min(microBatch, n - start);
-    const parts = tf.tidy(() => {
-      const xBD = tf.tensor2d(rows.subarray(start * d, (start + size) * d), [size, d]);
-      const fBF = encode(sae, xBD);
-      const sseT = tf.sum(tf.square(tf.sub(decode(sae, fBF), xBD)));
-      const activeBF = tf.cast(tf.greater(fBF, 0), "float32");
-      // Column sums as a product with a row of ones, and the column max as a row max of the
-      // transpose: the wasm backend reduces along axis 0 ~20x slower than the product.
-      const onesB = tf.ones([1, size]);
-      return [
-        sseT,
-        tf.reshape(tf.matMul(onesB, activeBF), [F]),
-        tf.reshape(tf.matMul(onesB, fBF), [F]),
-        tf.max(tf.transpose(fBF), 1),
-      ];
-    });
-    const [sseV, countF, sumF, maxF] = parts.map((t) => t.dataSync());
-    tf.dispose(parts);
-    sse += sseV[0];
-    for (let f = 0; f < F; f++) {
-      count[f] += countF[f];
-      sumAct[f] += sumF[f];
-      l1 += sumF[f];
-      l0 += countF[f];
-      if (maxF[f] > maxAct[f]) maxAct[f] = maxF[f];
-    }
+    const xB = rows.subarray(start * d, (start + Math.min(microBatch, n - start)) * d);
+    if (opts.nativeStep) addSparseBatch(sae, xB, opts.nativeStep, tally);
+    else addDenseBatch(sae, xB, tally);
   }
+  const { sse, l1, l0 } = sums;
   const density = count.map((c) => c / n);
   const meanActivation = count.map((c, f) => (c > 0 ? sumAct[f] / c : NaN));
   return {
@@ -117,4 +104,61 @@ export function evaluateSae(
     },
     stats: { tokens: n, count, density, meanActivation, maxActivation: maxAct },
   };
+}
+
+/** Sums over the rows so far: reconstruction error, l1, l0, and per-feature count, sum, max. */
+interface Tally {
+  sums: { sse: number; l1: number; l0: number };
+  count: Float64Array;
+  sumAct: Float64Array;
+  maxAct: Float32Array;
+}
+
+/** One micro-batch (row-major) on the native step: sparse f, error from its nonzeros. */
+function addSparseBatch(sae: Sae, xB: Float32Array, step: NativeSaeStep, t: Tally): void {
+  const xBD = tf.tensor2d(xB, [xB.length / sae.cfg.dIn, sae.cfg.dIn]);
+  let r;
+  try {
+    r = step.encodeWithError(sae, xBD);
+  } finally {
+    xBD.dispose();
+  }
+  const { col, val } = r.f;
+  t.sums.sse += r.sse, t.sums.l0 += col.length;
+  for (let j = 0; j < col.length; j++) {
+    const f = col[j], v = val[j];
+    t.count[f]++, t.sumAct[f] += v, t.sums.l1 += v;
+    if (v > t.maxAct[f]) t.maxAct[f] = v;
+  }
+}
+
+/** One micro-batch (row-major) on tfjs: dense encode and decode, column reductions. */
+function addDenseBatch(sae: Sae, xB: Float32Array, t: Tally): void {
+  const d = sae.cfg.dIn, F = sae.cfg.dSae;
+  const size = xB.length / d;
+  const parts = tf.tidy(() => {
+    const xBD = tf.tensor2d(xB, [size, d]);
+    const fBF = encode(sae, xBD);
+    const sseT = tf.sum(tf.square(tf.sub(decode(sae, fBF), xBD)));
+    const activeBF = tf.cast(tf.greater(fBF, 0), "float32");
+    // Column sums as a product with a row of ones, and the column max as a row max of the
+    // transpose: the wasm backend reduces along axis 0 ~20x slower than the product.
+    const onesB = tf.ones([1, size]);
+    return [
+      sseT,
+      tf.reshape(tf.matMul(onesB, activeBF), [F]),
+      tf.reshape(tf.matMul(onesB, fBF), [F]),
+      tf.max(tf.transpose(fBF), 1),
+    ];
+  });
+  const [sseV, countF, sumF, maxF] = parts.map((p) => p.dataSync());
+  tf.dispose(parts);
+  t.sums.sse += sseV[0];
+  for (let f = 0; f < F; f++) {
+    t.count[f] += countF[f];
+    t.sumAct[f] += sumF[f];
+    t.sums.l1 += sumF[f];
+    t.sums.l0 += countF[f];
+    if (maxF[f] > t.maxAct[f]) t.maxAct[f] = maxF[f];
+  }
 }

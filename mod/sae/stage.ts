@@ -509,7 +509,9 @@ async function evaluateAndWrite(sweep: Sweep, p: SaeStagePaths) {
   const summary = [];
   for (let i = 0; i < trainer.slots.length; i++) {
     const slot = trainer.slots[i], id = p.slots[i];
-    const { eval: ev, stats } = evaluateSae(slot.sae, held.acts, sweep.cfg.sae.microBatch);
+    const { eval: ev, stats } = evaluateSae(slot.sae, held.acts, sweep.cfg.sae.microBatch, {
+      nativeStep: sweep.nativeStep,
+    });
     await writeSaeOutputs(sweep, slot, { dir: p.dirs[i], id, stats, nHeld });
     const dead = stats.count.filter((c) => c === 0).length;
     const logged = sweep.rows[slot.name] ?? [];

@@ -460,6 +460,55 @@ int64_t rtd_sae_encode(void *wsp, int threads, int M, int D, int F, int k, const
   return encode_csr(ws, &a, threads, M < 2 ? 1 : threads, &t1);
 }
 
+typedef struct {
+  rtd_ws *ws;
+  int D;
+  const float *x, *w_dec, *b_dec;
+  double part[RTD_MAX_THREADS];
+  int oom;
+} sse_args;
+
+/* Per row: x̂ − x = b_dec − x + Σ f_i W_dec[i] over the row's nonzeros, and its squared norm. */
+static void k_sse(void *c, int64_t b0, int64_t b1, int t) {
+  sse_args *a = (sse_args *)c;
+  const rtd_ws *ws = a->ws;
+  const int D = a->D;
+  float *g = (float *)malloc(sizeof(float) * (size_t)D);
+  if (!g) {
+    a->oom = 1;
+    return;
+  }
+  double sse = 0;
+  for (int64_t b = b0; b < b1; b++) {
+    const float *x = a->x + b * D;
+    for (int d = 0; d < D; d++) g[d] = a->b_dec[d] - x[d];
+    for (int32_t j = ws->row_ptr[b]; j < ws->row_ptr[b + 1]; j++) {
+      vaxpy(g, ws->val[j], a->w_dec + (int64_t)ws->col[j] * D, D);
+    }
+    sse += vsumsq(g, D);
+  }
+  free(g);
+  a->part[t] = sse;
+}
+
+/*
+ * Σ‖x − x̂‖² over the M rows of the last rtd_sae_encode on this workspace (x must be the rows it
+ * encoded), x̂ = b_dec + Σ f_i W_dec[i] from its CSR: evaluation's reconstruction error in
+ * nnz·D multiply-adds instead of a dense M×F×D decode. out[0] = the sum. Returns 0, or −1 when
+ * memory ran out.
+ */
+int rtd_sae_sse(void *wsp, int threads, int M, int D, const float *x, const float *w_dec,
+                const float *b_dec, double *out) {
+  sse_args a = {(rtd_ws *)wsp, D, x, w_dec, b_dec, {0}, 0};
+  threads = rtd_clamp_threads(threads);
+  parallel_for(threads, M, k_sse, &a);
+  if (a.oom) return -1;
+  double sse = 0;
+  for (int t = 0; t < threads; t++) sse += a.part[t];
+  out[0] = sse;
+  return 0;
+}
+
 /* The CSR of the last encode: out[0] = row_ptr (M+1 int32), out[1] = col, out[2] = val. */
 void rtd_ws_csr(void *wsp, void **out) {
   rtd_ws *ws = (rtd_ws *)wsp;
