@@ -32,7 +32,7 @@ Deno.test("an unknown preset or config key exits non-zero with one line naming i
   assertEquals(out.code, 1);
   assertEquals(
     oneErrorLine(out.stderr),
-    'error: Unknown preset "giant": expected one of test, demo, paper',
+    'error: Unknown preset "giant": expected one of test, demo, study, paper',
   );
   out = await runTask("tokenize", ["--preset", "test", "--set", "tokenize.contextLenght=9"]);
   assertEquals(out.code, 1);
