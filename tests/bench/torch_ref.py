@@ -141,7 +141,8 @@ def main():
     a.batch = a.batch or (8 if a.kind == "transformer" else 4096)
     torch.set_num_threads(a.threads)
     step, tokens = transformer_step(a) if a.kind == "transformer" else sae_step(a)
-    step()  # warm-up
+    for _ in range(3):  # warm-up, as many steps as compare.ts gives this project
+        step()
     times = []
     for _ in range(a.steps):
         t0 = time.perf_counter()
