@@ -79,7 +79,10 @@ Deno.test("features, steering, scaling and autointerp on the test preset", async
       assertEquals(out.code, 0, out.stderr);
       // The test preset has two sizes: each fit is drawn but has no interval (df 0).
       assertMatch(out.stderr, /scaling: relu independent, l0: inconclusive for L0: slope /);
-      assertMatch(out.stderr, /scaling: relu independent, dead_or_ultra_low_fraction: inconclusive /);
+      assertMatch(
+        out.stderr,
+        /scaling: relu independent, dead_or_ultra_low_fraction: inconclusive /,
+      );
       assertMatch(out.stderr, /scaling: relu independent f64 \(\d+ SAEs?\): L0 /);
       const sc = await readParquet(`${dir}/results/test/scaling.parquet`);
       assertEquals(Array.from(sc.getChild("size")!.toArray() as Int32Array, Number), [64, 128]);
