@@ -133,7 +133,9 @@ for (let step = 0; step < steps; step++) {
   }
 }
 const rows = trainer.slots.map((slot, i) => {
-  const { eval: ev, stats } = evaluateSae(slot.sae, held.acts, s.microBatch);
+  const { eval: ev, stats } = evaluateSae(slot.sae, held.acts, s.microBatch, {
+    nativeStep: native.step ?? undefined,
+  });
   const dead = stats.count.filter((c) => c === 0).length / slot.cfg.dSae;
   return {
     architecture,
