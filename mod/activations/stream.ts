@@ -22,61 +22,57 @@ export interface ActivationSource {
   next(): Promise<Float32Array | null>;
 }
 
-export class ActivationStream implements ActivationSource {
-  readonly shards: string[];
+/**
+ * What both sources share: the training rows come in shards of known sizes, one shard in memory
+ * at a time; batches carry over shard boundaries, and skip() starts mid-shard. A subclass says how
+ * many rows each shard has and produces one shard's rows.
+ */
+export abstract class ShardedSource implements ActivationSource {
   readonly dIn: number;
   readonly batchSize: number;
-  #rowsPerShard: number[] = [];
   #shard = -1;
   #acts: Float32Array = new Float32Array(0);
   #row = 0;
   #skip = 0;
 
-  constructor(shards: string[], opts: { dIn: number; batchSize: number }) {
-    if (shards.length === 0) throw new Error("No activation shards to train on");
-    this.shards = shards;
+  constructor(opts: { dIn: number; batchSize: number }) {
     this.dIn = opts.dIn;
     this.batchSize = opts.batchSize;
   }
 
-  /** Rows in all shards (from the footers; reads no data). */
+  /** Rows in each shard, in order (reads no rows). */
+  protected abstract shardSizes(): Promise<number[]>;
+  /** Shard k's rows (its size x dIn, row-major). */
+  protected abstract shardActs(k: number): Promise<Float32Array>;
+
   async totalRows(): Promise<number> {
-    if (this.#rowsPerShard.length === 0) {
-      for (const s of this.shards) this.#rowsPerShard.push((await parquetInfo(s)).numRows);
-    }
-    return this.#rowsPerShard.reduce((a, b) => a + b, 0);
+    return (await this.shardSizes()).reduce((a, b) => a + b, 0);
   }
 
-  /** Full batches in one pass. */
   async batches(): Promise<number> {
     return Math.floor((await this.totalRows()) / this.batchSize);
   }
 
-  /** Starts the stream `rows` rows in (before the first `next()`). */
   async skip(rows: number): Promise<void> {
-    await this.totalRows();
+    const sizes = await this.shardSizes();
     let shard = 0;
-    while (shard < this.shards.length && rows >= this.#rowsPerShard[shard]) {
-      rows -= this.#rowsPerShard[shard++];
-    }
+    while (shard < sizes.length && rows >= sizes[shard]) rows -= sizes[shard++];
     this.#shard = shard - 1;
     this.#skip = rows;
+    this.#acts = new Float32Array(0);
   }
 
   async #load(): Promise<boolean> {
     this.#shard++;
-    if (this.#shard >= this.shards.length) return false;
-    const rows = await readActivationShard(this.shards[this.#shard], {
-      dIn: this.dIn,
-      columns: ["act"],
-    });
-    this.#acts = rows.acts;
+    const sizes = await this.shardSizes();
+    if (this.#shard >= sizes.length) return false;
+    // An empty shard is passed over (next() moves on to the one after it).
+    this.#acts = sizes[this.#shard] === 0 ? new Float32Array(0) : await this.shardActs(this.#shard);
     this.#row = this.#skip;
     this.#skip = 0;
     return true;
   }
 
-  /** The next batch (batchSize x dIn, row-major), or null after the last full batch. */
   async next(): Promise<Float32Array | null> {
     const d = this.dIn, out = new Float32Array(this.batchSize * d);
     let filled = 0;
@@ -92,5 +88,29 @@ export class ActivationStream implements ActivationSource {
       filled += take;
     }
     return out;
+  }
+}
+
+/** Batches from the cached Parquet shards. */
+export class ActivationStream extends ShardedSource {
+  readonly shards: string[];
+  #rowsPerShard: number[] = [];
+
+  constructor(shards: string[], opts: { dIn: number; batchSize: number }) {
+    if (shards.length === 0) throw new Error("No activation shards to train on");
+    super(opts);
+    this.shards = shards;
+  }
+
+  /** From the footers; reads no data. */
+  protected async shardSizes(): Promise<number[]> {
+    if (this.#rowsPerShard.length === 0) {
+      for (const s of this.shards) this.#rowsPerShard.push((await parquetInfo(s)).numRows);
+    }
+    return this.#rowsPerShard;
+  }
+
+  protected async shardActs(k: number): Promise<Float32Array> {
+    return (await readActivationShard(this.shards[k], { dIn: this.dIn, columns: ["act"] })).acts;
   }
 }

@@ -35,6 +35,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { type Blas, loadBlas } from "./blas.ts";
+import { heapBase, heapBuffer, type WasmBackend } from "./heap.ts";
 
 export interface BlasStatus {
   enabled: boolean;
@@ -72,24 +73,6 @@ const ACTIVATION_KERNELS: Record<string, string> = {
   leakyrelu: "LeakyRelu",
   prelu: "Prelu",
 };
-
-interface TensorData {
-  memoryOffset: number;
-  shape: number[];
-  dtype: string;
-}
-
-/** The parts of tfjs-backend-wasm's BackendWasm that these kernels use. */
-interface WasmBackend {
-  wasm: {
-    HEAPU8: Uint8Array;
-    wasmMemory?: WebAssembly.Memory;
-    asm?: { memory?: WebAssembly.Memory };
-  } | null;
-  dataIdMap: { get(dataId: unknown): TensorData | undefined };
-  makeOutput(shape: number[], dtype: "float32"): tf.TensorInfo;
-  disposeData(dataId: unknown): boolean;
-}
 
 interface Installed {
   previous: Map<string, tf.KernelConfig>;
@@ -232,23 +215,6 @@ export function batchIndices(outDims: number[], dims: number[]): Int32Array {
   return idx;
 }
 
-function heapOf(backend: WasmBackend): ArrayBufferLike | null {
-  const w = backend.wasm;
-  if (!w) return null;
-  return w.wasmMemory?.buffer ?? w.asm?.memory?.buffer ?? w.HEAPU8.buffer;
-}
-
-let baseBuffer: ArrayBufferLike | null = null;
-let basePtr: Deno.PointerValue = null;
-
-function heapBase(heap: ArrayBufferLike): Deno.PointerValue {
-  if (heap !== baseBuffer) {
-    basePtr = Deno.UnsafePointer.of(new Uint8Array(heap));
-    baseBuffer = heap;
-  }
-  return basePtr;
-}
-
 interface KernelContext {
   backendName: string;
   /** The kernel registered before ours. */
@@ -302,7 +268,7 @@ function matMulKernel(
   const offA = backend.dataIdMap.get(a.dataId)!.memoryOffset;
   const offB = backend.dataIdMap.get(b.dataId)!.memoryOffset;
   const offC = backend.dataIdMap.get(out.dataId)!.memoryOffset;
-  const heap = heapOf(backend)!; // after makeOutput: its malloc may have grown the heap
+  const heap = heapBuffer(backend); // after makeOutput: its malloc may have grown the heap
   const total = batch * m * n;
   const sizeA = m * k, sizeB = k * n;
   const batchSizeA = batchA.reduce((p, d) => p * d, 1);
