@@ -168,6 +168,10 @@ Deno.test("scalingChart() draws dead / ultra-low and L0 per init with replicate 
   }
   const bare = await scalingChart(points);
   assert(bare.svg.includes("no fit (fewer than two sizes)"));
+  // Several architectures: the legend names what the colours are.
+  const titled = await scalingChart(points, [], { groupTitle: "architecture / initialisation" });
+  assert(titled.svg.includes("architecture / initialisation"));
+  assert(!bare.svg.includes("architecture / initialisation"));
   assertEquals(markGroups(bare.svg, "dead_layer_0_marks")[0].match(/<path/g)?.length, 24);
 });
 

@@ -200,12 +200,13 @@ function fitRows(
  * ultra-low fraction against size (linear y) and L0 against size (log y), each with every
  * replicate SAE as a point and the fitted line with its 95% confidence band (tasks/scaling.ts fits
  * the per-size means, see mod/scaling/scaling.ts). The subtitle states each verdict with its interval;
- * `deadLabel` names the dead class with its resolution.
+ * `deadLabel` names the dead class with its resolution; `groupTitle` titles the colour legend
+ * (the scaling stage colours by "architecture / initialisation" when a run trains several).
  */
 export async function scalingChart(
   points: ScalingPoint[],
   fits: ScalingFitLine[] = [],
-  opts: { deadLabel?: string } = {},
+  opts: { deadLabel?: string; groupTitle?: string } = {},
 ): Promise<Chart> {
   if (points.length === 0) throw new Error("Scaling chart needs at least one SAE");
   const sizes = [...new Set(points.map((p) => p.size))].sort((a, b) => a - b);
@@ -221,7 +222,7 @@ export async function scalingChart(
   const color = {
     field: "init",
     type: "nominal",
-    title: "initialisation",
+    title: opts.groupTitle ?? "initialisation",
     scale: { domain: inits, range: inits.map((_, i) => SIZE_COLORS[i % SIZE_COLORS.length]) },
   } as const;
   const deadLabel = opts.deadLabel ?? "dead or ultra-low";

@@ -43,6 +43,8 @@ export interface RunPlotInputs {
   points: ScalingPoint[];
   fits: ScalingFitLine[];
   deadLabel: string;
+  /** The legend's title for the groups the points are coloured by (default "initialisation"). */
+  groupTitle?: string;
   /** The transformer's loss.parquet. */
   transformerLoss: string;
   /** Each primary SAE's metrics.parquet, by ascending size. */
@@ -92,7 +94,10 @@ export async function drawRunPlots(
     },
     {
       path: join(plotsDir, "scaling"),
-      chart: await scalingChart(inputs.points, inputs.fits, { deadLabel: inputs.deadLabel }),
+      chart: await scalingChart(inputs.points, inputs.fits, {
+        deadLabel: inputs.deadLabel,
+        groupTitle: inputs.groupTitle,
+      }),
     },
     {
       path: join(plotsDir, "transformer_loss"),

@@ -123,6 +123,7 @@ export async function runScalingStage(
           f.statistic === "l0" || f.statistic === "dead_or_ultra_low_fraction"
         ).map((f) => ({ ...f, init: group(f) })),
         deadLabel: deadOrUltraLowLabel(worstTokens, cfg.features.ultraLow),
+        groupTitle: several ? "architecture / initialisation" : "initialisation",
         transformerLoss: paths.transformer.loss,
         saeMetrics: sizes.map((n) => ({ size: n, path: join(paths.saeDir(n), SAE_FILES.metrics) })),
       }, { png: opts.png ?? true });
