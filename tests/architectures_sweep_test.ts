@@ -3,7 +3,8 @@
  * pass trains relu, topk and gated SAEs (sae.architectures), then the features, scaling and report
  * stages group by architecture: folder names, the summary's architecture and sparsity columns,
  * features_summary by name, scaling.parquet and scaling_fits.parquet per architecture, and the
- * report's Architecture menu with a data file per browsed SAE.
+ * report's Architecture menu with a data file per browsed SAE, switched in headless Chromium
+ * (skipped, with the reason printed, where /usr/bin/chromium is absent).
  *
  *   deno test -A tests/architectures_sweep_test.ts
  *
@@ -12,6 +13,12 @@
 import { assert, assertEquals } from "./assert.ts";
 import { readParquet } from "../mod/io/mod.ts";
 import { runTask, TEST_PRESET_ARGS } from "./helpers.ts";
+import { CHROMIUM_ARGS, DEFAULT_CHROMIUM } from "../mod/plot/mod.ts";
+
+const hasChromium = await Deno.stat(DEFAULT_CHROMIUM).then(() => true, () => false);
+if (!hasChromium) {
+  console.log(`architectures_sweep_test: menu check skipped: no Chromium at ${DEFAULT_CHROMIUM}`);
+}
 
 const ARGS = [
   ...TEST_PRESET_ARGS,
@@ -26,7 +33,7 @@ function strings(t: Awaited<ReturnType<typeof readParquet>>, c: string): string[
   return Array.from(t.getChild(c)!.toArray() as ArrayLike<string>, String);
 }
 
-Deno.test("relu, topk and gated from one pass: folders, summary, scaling fits and report per architecture", async () => {
+Deno.test("relu, topk and gated from one pass: folders, summary, scaling fits and report per architecture", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "rtd-archs-" });
   try {
     const out = await runTask("report", ARGS, undefined, dir);
@@ -80,7 +87,72 @@ Deno.test("relu, topk and gated from one pass: folders, summary, scaling fits an
     assert(html.includes(`<select id="arch">`), "an Architecture menu");
     assert(html.includes(`<optgroup label="topk">`), "SAEs grouped by architecture");
     for (const n of names) await Deno.stat(`${dir}/results/test/report/data/${n}.js`);
+
+    await t.step({
+      name: "the Architecture menu switches SAEs at the same size in Chromium",
+      ignore: !hasChromium,
+      fn: () => menuChecks(`${dir}/results/test/report/index.html`),
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** Opens the page, switches architecture and size with the menus, and checks what is shown. */
+async function menuChecks(index: string): Promise<void> {
+  if (!Deno.env.get("__IS_WSL_TEST__")) Deno.env.set("__IS_WSL_TEST__", "1");
+  const { chromium } = await import("playwright-core");
+  const browser = await chromium.launch({ executablePath: DEFAULT_CHROMIUM, args: CHROMIUM_ARGS });
+  const problems: string[] = [];
+  try {
+    const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+    page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+    page.on("console", (m) => {
+      if (m.type() === "error") problems.push(`console: ${m.text()}`);
+    });
+    await page.goto(`file://${index}`);
+    await page.waitForSelector("body[data-sae='f64']");
+    assertEquals(await page.inputValue("#arch"), "relu");
+    const shown = async () => ({
+      sae: await page.getAttribute("body", "data-sae"),
+      arch: await page.inputValue("#arch"),
+      menu: await page.inputValue("#sae"),
+      hash: await page.evaluate(() => location.hash),
+      count: Number(await page.getAttribute("#fcount", "data-count")),
+    });
+    // Same size, other architecture.
+    await page.selectOption("#arch", "gated");
+    await page.waitForSelector("body[data-sae='f64-gated-independent-r0']");
+    assertEquals(await shown(), {
+      sae: "f64-gated-independent-r0",
+      arch: "gated",
+      menu: "f64-gated-independent-r0",
+      hash: "#f64-gated-independent-r0",
+      count: 64,
+    });
+    // Another size of that architecture from the SAE menu, then back to relu at that size.
+    await page.selectOption("#sae", "f128-gated-independent-r0");
+    await page.waitForSelector("body[data-sae='f128-gated-independent-r0']");
+    assertEquals((await shown()).count, 128);
+    await page.selectOption("#arch", "topk");
+    await page.waitForSelector("body[data-sae='f128-topk-independent-r0']");
+    await page.selectOption("#arch", "relu");
+    await page.waitForSelector("body[data-sae='f128']");
+    assertEquals(await shown(), {
+      sae: "f128",
+      arch: "relu",
+      menu: "f128",
+      hash: "#f128",
+      count: 128,
+    });
+    // A deep link to another architecture's feature sets both menus.
+    await page.goto(`file://${index}#f64-topk-independent-r0/3`);
+    await page.waitForSelector("body[data-sae='f64-topk-independent-r0']");
+    await page.waitForSelector("#detail[data-feature='3']");
+    assertEquals(await page.inputValue("#arch"), "topk");
+    assertEquals(await page.inputValue("#sae"), "f64-topk-independent-r0");
+    assertEquals(problems, []);
+  } finally {
+    await browser.close();
+  }
+}
