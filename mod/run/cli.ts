@@ -32,7 +32,7 @@ export const CONFIG_OPTIONS: Record<string, OptionSpec> = {
   preset: {
     type: "string",
     arg: "NAME",
-    description: "Config preset: test, demo or paper (default demo)",
+    description: "Config preset: test, demo, study or paper (default demo)",
   },
   config: { type: "string", arg: "FILE", description: "JSON file merged over the preset" },
   set: {
