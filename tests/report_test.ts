@@ -77,6 +77,13 @@ if (!hasChromium) {
   console.log(`report_test: browser checks skipped: no Chromium at ${DEFAULT_CHROMIUM}`);
 }
 
+/** A PNG's width and height, from its IHDR chunk. */
+function pngSize(png: Uint8Array): { width: number; height: number } {
+  assertEquals([...png.slice(1, 4)], [80, 78, 71], "a PNG signature");
+  const v = new DataView(png.buffer, png.byteOffset);
+  return { width: v.getUint32(16), height: v.getUint32(20) };
+}
+
 function col(t: arrow.Table, name: string): unknown[] {
   return Array.from(t.getChild(name)!, (v) => (typeof v === "bigint" ? Number(v) : v));
 }
@@ -163,6 +170,37 @@ Deno.test("the report task writes an offline page whose browser shows the run's 
       ignore: !hasChromium,
       fn: async (t) => {
         await browserChecks(t, { results, index, stats64, strongest, explained });
+      },
+    });
+
+    await t.step({
+      name: "deno task screenshot captures a feature and the summary as PNGs",
+      ignore: !hasChromium,
+      fn: async () => {
+        const shotArgs = args.slice(0, -2);
+        const png = `${dir}/results/feature.png`;
+        const shot = await runTask("screenshot", [
+          ...shotArgs,
+          ...["--sae", "f64", "--feature", String(strongest), "--out", png],
+        ], flags);
+        assertEquals(shot.code, 0, shot.stderr);
+        assertMatch(shot.stderr, new RegExp(`#f64/${strongest} of file://`));
+        const { width, height } = pngSize(await Deno.readFile(png));
+        assert(
+          width > 1000 && width <= 1400,
+          `the browser section spans the 1400 px page: ${width}`,
+        );
+        assert(height > 300, `height ${height}`);
+        const summary = await runTask("screenshot", [...shotArgs, "--out", `${dir}/s.png`], flags);
+        assertEquals(summary.code, 0, summary.stderr);
+        const bad = await runTask("screenshot", [
+          ...shotArgs,
+          ...["--sae", "f64", "--feature", "64", "--out", `${dir}/x.png`],
+        ], flags);
+        assertEquals(bad.code, 1);
+        assertMatch(bad.stderr, /SAE "f64" has no feature 64 in the report/);
+        const noOut = await runTask("screenshot", shotArgs, flags);
+        assertMatch(noOut.stderr, /--out FILE is required/);
       },
     });
   } finally {
