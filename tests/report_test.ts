@@ -12,10 +12,18 @@
 import { fileURLToPath } from "node:url";
 import * as arrow from "apache-arrow";
 import { get_encoding } from "tiktoken";
-import { assert, assertAlmostEquals, assertEquals, assertLess, assertMatch } from "./assert.ts";
+import {
+  assert,
+  assertAlmostEquals,
+  assertEquals,
+  assertLess,
+  assertMatch,
+  assertThrows,
+} from "./assert.ts";
 import { readParquet, writeParquet } from "../mod/io/mod.ts";
 import { contextTexts, escapeHtml, round3, TokenTable } from "../mod/report/mod.ts";
 import { CLIENT_JS } from "../mod/report/mod.ts";
+import { markdownTable } from "../mod/report/tables.ts";
 import { inlineSvg } from "../mod/report/mod.ts";
 import { CHROMIUM_ARGS, DEFAULT_CHROMIUM } from "../mod/plot/mod.ts";
 import { runTask } from "./helpers.ts";
@@ -171,6 +179,31 @@ Deno.test("the report task writes an offline page whose browser shows the run's 
       fn: async (t) => {
         await browserChecks(t, { results, index, stats64, strongest, explained });
       },
+    });
+
+    await t.step("deno task tables prints the run's numbers as Markdown", async () => {
+      const out = await runTask("tables", args.slice(0, -2), flags);
+      assertEquals(out.code, 0, out.stderr);
+      const summary = await readParquet(`${results}/sae/summary.parquet`);
+      const l0 = (col(summary, "l0") as number[])[0].toFixed(1);
+      const fve = (col(summary, "fve") as number[])[0].toFixed(3);
+      assertMatch(
+        out.stdout,
+        new RegExp(`\\| f64 \\| relu \\| independent \\| ${l0} \\| ${fve} \\|`),
+      );
+      for (
+        const h of ["### stages", "| train |", "### transformer", "### fits against log10 size"]
+      ) {
+        assert(out.stdout.includes(h), h);
+      }
+      assertEquals(
+        markdownTable(["a", "b"], [["1", "x|y"]]),
+        "| a | b |\n| --- | --- |\n| 1 | x\\|y |",
+      );
+      assertThrows(
+        () => markdownTable(["a"], [["1", "2"]]),
+        /row 0 has 2 cells, the header 1/,
+      );
     });
 
     await t.step({
