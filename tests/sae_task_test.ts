@@ -8,7 +8,14 @@
  *
  * @module
  */
-import { assert, assertAllClose, assertEquals, assertGreater, assertThrows } from "./assert.ts";
+import {
+  assert,
+  assertAllClose,
+  assertAlmostEquals,
+  assertEquals,
+  assertGreater,
+  assertThrows,
+} from "./assert.ts";
 import { readParquet } from "../mod/io/mod.ts";
 import { readSafetensors } from "../mod/io/mod.ts";
 import { readActivationShard } from "../mod/activations/mod.ts";
@@ -193,6 +200,14 @@ Deno.test("activations, then an SAE sweep of 2 inits x 2 seeds: 8 folders and su
         .test(unbroken.stderr),
       unbroken.stderr,
     );
+    // Where the loop's time went, once, after the last step.
+    const loop = unbroken.stderr.match(
+      /sae: training loop, (\d+) steps in ([\d.]+) s: activations ([\d.]+) s \(\d+%, [\d.]+ s\/step\), SAE steps ([\d.]+) s .*checkpoints ([\d.]+) s/,
+    );
+    assert(loop, unbroken.stderr);
+    const [steps, total, ...parts] = loop.slice(1).map(Number);
+    assert(steps > 20, `steps ${steps}`);
+    assertAlmostEquals(parts.reduce((a, b) => a + b), total, 0.15);
 
     const folders = [];
     for await (const e of Deno.readDir(`${a}/results/test/sae`)) {

@@ -429,8 +429,18 @@ async function trainSweep(sweep: Sweep, ckptDir: string): Promise<void> {
   const startStep = trainer.stepCount;
   const nameWidth = Math.max(7, ...sweep.slots.map((sl) => sl.name.length));
   const reported = new Set<string>();
+  // Where the loop's time goes: reading (or computing) the activations, the SAE steps (with
+  // resampling and the metrics), the checkpoints.
+  const time = { activations: 0, steps: 0, checkpoints: 0 };
+  let t = performance.now();
+  const lap = (k: keyof typeof time) => {
+    const now = performance.now();
+    time[k] += (now - t) / 1000;
+    t = now;
+  };
   while (trainer.stepCount < steps) {
     const batch = await stream.next();
+    lap("activations");
     if (!batch) break;
     const x = tf.tensor2d(batch, [s.batchSize, dIn]);
     const metrics = await trainer.step(x);
@@ -440,11 +450,33 @@ async function trainSweep(sweep: Sweep, ckptDir: string): Promise<void> {
       const rate = ((step - startStep) * s.batchSize) / ((performance.now() - t0) / 1000);
       logStep(sweep, metrics, { step, rate, nameWidth, reported });
     }
+    lap("steps");
     if (step % s.checkpointEvery === 0 && step < steps) {
       const progress: Progress = { key: sweep.key, rows: sweep.rows };
       await writeSweepCheckpoint(ckptDir, await trainer.state(), progress);
+      lap("checkpoints");
     }
   }
+  const done = trainer.stepCount - startStep;
+  if (done > 0) log(loopTimeLine(time, done));
+}
+
+/** "sae: training loop, N steps: activations A s (a%), SAE steps ..., checkpoints ...". */
+export function loopTimeLine(
+  time: { activations: number; steps: number; checkpoints: number },
+  steps: number,
+): string {
+  const total = time.activations + time.steps + time.checkpoints;
+  const part = (name: string, sec: number) =>
+    `${name} ${sec.toFixed(1)} s (${total > 0 ? (100 * sec / total).toFixed(0) : 0}%, ${
+      (sec / steps).toFixed(3)
+    } s/step)`;
+  return `sae: training loop, ${fmtInt(steps)} steps in ${total.toFixed(1)} s: ` +
+    [
+      part("activations", time.activations),
+      part("SAE steps", time.steps),
+      part("checkpoints", time.checkpoints),
+    ].join(", ");
 }
 
 /**
