@@ -23,7 +23,7 @@ import {
   type TaskSpec,
 } from "../mod/run/mod.ts";
 import { exists, writeFileAtomic } from "../mod/io/mod.ts";
-import { CHROMIUM_ARGS, chromiumPath } from "../mod/plot/mod.ts";
+import { launchChromium } from "../mod/plot/mod.ts";
 
 export const SPEC: TaskSpec = {
   name: "screenshot",
@@ -65,9 +65,7 @@ export async function main(args: string[] = Deno.args): Promise<void> {
     throw new Error(`No report at "${index}": run deno task report --run ${cfg.run} first`);
   }
 
-  if (!Deno.env.get("__IS_WSL_TEST__")) Deno.env.set("__IS_WSL_TEST__", "1");
-  const { chromium } = await import("playwright-core");
-  const browser = await chromium.launch({ executablePath: chromiumPath(), args: CHROMIUM_ARGS });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage({ viewport: { width, height: 1000 } });
     const problems: string[] = [];

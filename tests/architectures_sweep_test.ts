@@ -13,7 +13,7 @@
 import { assert, assertEquals } from "./assert.ts";
 import { readParquet } from "../mod/io/mod.ts";
 import { runTask, TEST_PRESET_ARGS } from "./helpers.ts";
-import { CHROMIUM_ARGS, DEFAULT_CHROMIUM } from "../mod/plot/mod.ts";
+import { DEFAULT_CHROMIUM, launchChromium } from "../mod/plot/mod.ts";
 
 const hasChromium = await Deno.stat(DEFAULT_CHROMIUM).then(() => true, () => false);
 if (!hasChromium) {
@@ -100,9 +100,7 @@ Deno.test("relu, topk and gated from one pass: folders, summary, scaling fits an
 
 /** Opens the page, switches architecture and size with the menus, and checks what is shown. */
 async function menuChecks(index: string): Promise<void> {
-  if (!Deno.env.get("__IS_WSL_TEST__")) Deno.env.set("__IS_WSL_TEST__", "1");
-  const { chromium } = await import("playwright-core");
-  const browser = await chromium.launch({ executablePath: DEFAULT_CHROMIUM, args: CHROMIUM_ARGS });
+  const browser = await launchChromium({ chromiumPath: DEFAULT_CHROMIUM });
   const problems: string[] = [];
   try {
     const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
@@ -113,38 +111,27 @@ async function menuChecks(index: string): Promise<void> {
     await page.goto(`file://${index}`);
     await page.waitForSelector("body[data-sae='f64']");
     assertEquals(await page.inputValue("#arch"), "relu");
-    const shown = async () => ({
-      sae: await page.getAttribute("body", "data-sae"),
-      arch: await page.inputValue("#arch"),
-      menu: await page.inputValue("#sae"),
-      hash: await page.evaluate(() => location.hash),
-      count: Number(await page.getAttribute("#fcount", "data-count")),
-    });
+    // After a switch: the page shows `sae`, and the Architecture menu, the SAE menu, the hash
+    // and the feature count all agree with it.
+    const expectShown = async (sae: string, arch: string, count: number) => {
+      await page.waitForSelector(`body[data-sae='${sae}']`);
+      assertEquals({
+        arch: await page.inputValue("#arch"),
+        menu: await page.inputValue("#sae"),
+        hash: await page.evaluate(() => location.hash),
+        count: Number(await page.getAttribute("#fcount", "data-count")),
+      }, { arch, menu: sae, hash: `#${sae}`, count });
+    };
     // Same size, other architecture.
     await page.selectOption("#arch", "gated");
-    await page.waitForSelector("body[data-sae='f64-gated-independent-r0']");
-    assertEquals(await shown(), {
-      sae: "f64-gated-independent-r0",
-      arch: "gated",
-      menu: "f64-gated-independent-r0",
-      hash: "#f64-gated-independent-r0",
-      count: 64,
-    });
+    await expectShown("f64-gated-independent-r0", "gated", 64);
     // Another size of that architecture from the SAE menu, then back to relu at that size.
     await page.selectOption("#sae", "f128-gated-independent-r0");
-    await page.waitForSelector("body[data-sae='f128-gated-independent-r0']");
-    assertEquals((await shown()).count, 128);
+    await expectShown("f128-gated-independent-r0", "gated", 128);
     await page.selectOption("#arch", "topk");
-    await page.waitForSelector("body[data-sae='f128-topk-independent-r0']");
+    await expectShown("f128-topk-independent-r0", "topk", 128);
     await page.selectOption("#arch", "relu");
-    await page.waitForSelector("body[data-sae='f128']");
-    assertEquals(await shown(), {
-      sae: "f128",
-      arch: "relu",
-      menu: "f128",
-      hash: "#f128",
-      count: 128,
-    });
+    await expectShown("f128", "relu", 128);
     // A deep link to another architecture's feature sets both menus.
     await page.goto(`file://${index}#f64-topk-independent-r0/3`);
     await page.waitForSelector("body[data-sae='f64-topk-independent-r0']");

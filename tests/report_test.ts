@@ -25,7 +25,7 @@ import { contextTexts, escapeHtml, round3, TokenTable } from "../mod/report/mod.
 import { CLIENT_JS } from "../mod/report/mod.ts";
 import { markdownTable } from "../mod/report/tables.ts";
 import { inlineSvg } from "../mod/report/mod.ts";
-import { CHROMIUM_ARGS, DEFAULT_CHROMIUM } from "../mod/plot/mod.ts";
+import { DEFAULT_CHROMIUM, launchChromium } from "../mod/plot/mod.ts";
 import { runTask } from "./helpers.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
@@ -251,9 +251,7 @@ async function browserChecks(
     explained: number[];
   },
 ): Promise<void> {
-  if (!Deno.env.get("__IS_WSL_TEST__")) Deno.env.set("__IS_WSL_TEST__", "1");
-  const { chromium } = await import("playwright-core");
-  const browser = await chromium.launch({ executablePath: DEFAULT_CHROMIUM, args: CHROMIUM_ARGS });
+  const browser = await launchChromium({ chromiumPath: DEFAULT_CHROMIUM });
   const problems: string[] = [];
   try {
     const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });

@@ -80,16 +80,23 @@ export async function pngUnavailable(opts: PngOptions = {}): Promise<string | nu
   return missing.length ? `PNG needs Deno permissions ${missing.join(" ")}` : null;
 }
 
+/**
+ * Starts headless Chromium (at `opts.chromiumPath`, CHROMIUM_PATH or /usr/bin/chromium) through
+ * playwright-core, with the WSL-probe workaround above; the caller closes it.
+ */
+export async function launchChromium(
+  opts: PngOptions = {},
+): Promise<import("playwright-core").Browser> {
+  if (!Deno.env.get("__IS_WSL_TEST__")) Deno.env.set("__IS_WSL_TEST__", "1");
+  const { chromium } = await import("playwright-core");
+  return await chromium.launch({ executablePath: chromiumPath(opts), args: CHROMIUM_ARGS });
+}
+
 /** Rasterises SVG documents with one headless Chromium; returns one PNG per input, in order. */
 export async function svgToPng(svgs: string[], opts: PngOptions = {}): Promise<Uint8Array[]> {
   if (svgs.length === 0) return [];
   const scale = opts.scale ?? 2;
-  if (!Deno.env.get("__IS_WSL_TEST__")) Deno.env.set("__IS_WSL_TEST__", "1");
-  const { chromium } = await import("playwright-core");
-  const browser = await chromium.launch({
-    executablePath: chromiumPath(opts),
-    args: CHROMIUM_ARGS,
-  });
+  const browser = await launchChromium(opts);
   try {
     const context = await browser.newContext({ deviceScaleFactor: scale });
     await context.route("**/*", (route) => route.abort());
