@@ -2,8 +2,8 @@
  * Tests for the sparse native paths over held-out rows against the dense tfjs ones, on the same
  * SAE and rows: collectFeatureExamples (mod/features/example_pass.ts) gives identical examples and
  * statistics (context activations within float rounding when read from the pass's sparse rows
- * rather than encoded again), evaluateSae (mod/sae/heldout_eval.ts) the same metrics within float rounding; ReLU
- * and TopK SAEs with a feature that never fires and one that fires on most rows. Plus
+ * rather than encoded again), evaluateSae (mod/sae/heldout_eval.ts) the same metrics within float rounding; SAEs of
+ * every architecture with a feature that never fires and one that fires on most rows. Plus
  * ZeroRows.scanFired against ZeroRows.scan on random columns, and a level tensor count.
  *
  * Needs the wasm backend with OpenBLAS and the built library (bash tasks/setup.sh builds both); a
@@ -62,6 +62,7 @@ function testSae(cfg: Partial<SaeConfig>): Sae {
   const shift = Float32Array.from(values(F, 5), (v) => v - 0.3);
   shift[0] = -100, shift[1] = 3;
   tf.tidy(() => sae.bEncF.assign(tf.add(sae.bEncF, tf.tensor1d(shift)) as tf.Tensor1D));
+  setExtras(sae);
   return sae;
 }
 
@@ -76,12 +77,33 @@ const OPTS: ExampleOptions = {
   seed: 5,
 };
 
-const CONFIGS: Partial<SaeConfig>[] = [{ architecture: "standard" }, {
-  architecture: "topk",
-  k: 6,
-}];
+/**
+ * Every architecture, its own tensors set so that its encoder differs from a plain ReLU's on
+ * these rows: batchtopk's θ and jumprelu's per-feature thresholds cut some positive pre-
+ * activations, gated's magnitude path scales and shifts them.
+ */
+const CONFIGS: Partial<SaeConfig>[] = [
+  { architecture: "standard" },
+  { architecture: "topk", k: 6 },
+  { architecture: "batchtopk", k: 6, l1Coefficient: 0 },
+  { architecture: "jumprelu", l0Coefficient: 0.1 },
+  { architecture: "gated" },
+];
 
-Deno.test("collectFeatureExamples() on the native step equals the dense path (ReLU, TopK)", async () => {
+function setExtras(sae: Sae): void {
+  const extra: Record<string, Float32Array> = {
+    batchtopk: { threshold: new Float32Array([0.4]) },
+    jumprelu: { log_threshold: values(F, 8).map((v) => Math.log(0.05 + Math.abs(v))) },
+    gated: { r_mag: values(F, 9).map((v) => 0.5 * v), b_mag: values(F, 10).map((v) => v - 0.2) },
+  }[sae.cfg.architecture as string] as Record<string, Float32Array> ?? {};
+  if (extra.log_threshold) extra.log_threshold[1] = Math.log(0.05); // feature 1 still fires often
+  if (extra.b_mag) extra.r_mag[1] = 0, extra.b_mag[1] = 3;
+  for (const [name, v] of Object.entries(extra)) {
+    tf.tidy(() => sae.extra[name].assign(tf.tensor1d(v)));
+  }
+}
+
+Deno.test("collectFeatureExamples() on the native step equals the dense path (every architecture)", async () => {
   const rows = heldRows(), step = native();
   for (const cfg of CONFIGS) {
     const sae = testSae(cfg);
@@ -124,7 +146,7 @@ Deno.test("collectFeatureExamples() on the native step equals the dense path (Re
   step.dispose();
 });
 
-Deno.test("evaluateSae() on the native step equals the dense path (ReLU, TopK)", () => {
+Deno.test("evaluateSae() on the native step equals the dense path (every architecture)", () => {
   const rows = heldRows(), step = native();
   for (const cfg of CONFIGS) {
     const sae = testSae(cfg);

@@ -3,7 +3,7 @@
  * a SweepTrainer on it against the same trainer on tfjs (saeGrads + Adam + normaliseRows), step
  * by step, on odd shapes (D 19, F 37, micro-batches of 40 + 40 + 16 rows): parameters, Adam moments,
  * "last fired" steps and logged loss parts equal within float tolerance, on the sparse path, the
- * dense path, TopK, an f that is all zero and one where every feature fires. Plus a level tensor
+ * dense path, TopK, BatchTopK (with its threshold), an f that is all zero and one where every feature fires. Plus a level tensor
  * count, and the loader's refusal of a library built from other sources.
  *
  * Needs the wasm backend with OpenBLAS and the built library (bash tasks/setup.sh builds both); a
@@ -23,7 +23,7 @@ import {
   toArrays,
 } from "../mod/sae/mod.ts";
 import { values } from "./tensors.ts";
-import { assert, assertAllClose, assertEquals, assertGreater } from "./assert.ts";
+import { assert, assertAllClose, assertEquals, assertGreater, assertThrows } from "./assert.ts";
 
 await initBackend("wasm", { threads: 2 });
 enableBlas("wasm", { quiet: true });
@@ -137,6 +137,41 @@ Deno.test("native SAE step: TopK (k 3) equals tfjs on both paths", async () => {
     assert(got.logs.every((l) => l.l0 <= 3 + 1e-6), "at most k features per row");
     step.dispose();
   }
+});
+
+Deno.test("native SAE step: BatchTopK (k 3) equals tfjs on both paths, threshold included", async () => {
+  const btk: SaeTrainConfig = { ...relu, architecture: "batchtopk", k: 3, l1Coefficient: 0 };
+  const want = await train(btk, undefined);
+  assertGreater(want.weights.threshold[0], 0); // set by the running average
+  for (const denseAbove of [1, 0]) {
+    const step = native(denseAbove);
+    const got = await train(btk, step);
+    assertEquals(step.calls, 12); // the native step ran it
+    assertSameRun(got, want);
+    // k·M entries per micro-batch of M rows: 3 per row on average, not per row.
+    assert(got.logs.every((l) => Math.abs(l.l0 - 3) < 1e-6), "k per row on average");
+    step.dispose();
+  }
+});
+
+Deno.test("native SAE step: refuses the architectures it does not train, naming them", async () => {
+  const { createSae } = await import("../mod/sae/mod.ts");
+  const step = native(1), x = batch(1);
+  for (
+    const cfg of [{ architecture: "gated" as const }, {
+      architecture: "topk" as const,
+      k: 3,
+      auxkCoefficient: 0.1,
+    }]
+  ) {
+    const sae = createSae({ dIn: D, dSae: F, l1Coefficient: 1, ...cfg }, { seed: 1 });
+    assertThrows(
+      () => step.grads(sae, x, B, true),
+      new RegExp(`cannot train a ${cfg.architecture}`),
+    );
+  }
+  x.dispose();
+  step.dispose();
 });
 
 Deno.test("native SAE step: f all zero, and every feature firing", async () => {

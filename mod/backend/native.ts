@@ -34,6 +34,7 @@ export const NATIVE_SYMBOLS = {
       "i32", // D
       "i32", // F
       "i32", // k (0: ReLU)
+      "i64", // batch_k (0: not BatchTopK)
       "f32", // norm
       "f32", // lambda
       "i32", // first
@@ -43,7 +44,7 @@ export const NATIVE_SYMBOLS = {
       "pointer", // W_dec
       "pointer", // b_dec
       "f32", // dense_above
-      "buffer", // out: Float64Array(4)
+      "buffer", // out: Float64Array(5)
     ],
     result: "i32",
   },
@@ -88,6 +89,10 @@ export const NATIVE_SYMBOLS = {
       "pointer", // W_enc
       "pointer", // b_enc
       "pointer", // b_dec
+      "pointer", // per-feature thresholds (null: thr_all)
+      "f32", // thr_all (0: ReLU)
+      "pointer", // gated: magnitude scale exp(r_mag) (null: not gated)
+      "pointer", // gated: b_mag
     ],
     result: "i64",
   },

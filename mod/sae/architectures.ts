@@ -1,10 +1,11 @@
 /**
  * Which code trains each SAE architecture: the gradients (a SaeGradsFn), whether the native step
- * (mod/sae/native_step.ts, ReLU and TopK without AuxK only) can run it, and what a resample does
- * to the architecture's own tensors. The trainer asks here instead of branching on names.
+ * (mod/sae/native_step.ts: ReLU, TopK and BatchTopK without AuxK) can run it, and what a resample
+ * does to the architecture's own tensors. The trainer asks here instead of branching on names.
  *
  *   standard, topk   grads.ts saeGrads, or the sweep's kernel choice (dense, sparse, native)
- *   batchtopk        batchtopk.ts batchTopKGrads (+ the threshold's running average)
+ *   batchtopk        batchtopk.ts batchTopKGrads, or the native step (+ the threshold's running
+ *                    average either way)
  *   jumprelu         jumprelu.ts jumpReluGrads
  *   gated            gated.ts gatedGrads
  *
@@ -21,6 +22,15 @@ import { gatedGrads } from "./gated.ts";
 /** True where `kernel` (a sweep's choice for ReLU and TopK SAEs) computes this SAE's gradients. */
 export function usesSweepKernel(cfg: SaeConfig): boolean {
   return (cfg.architecture === "standard" || cfg.architecture === "topk") &&
+    !((cfg.auxkCoefficient ?? 0) > 0);
+}
+
+/**
+ * True where the native step can train this SAE: ReLU (standard), TopK and BatchTopK without the
+ * AuxK loss. (Its encoder serves every architecture.)
+ */
+export function runsNative(cfg: SaeConfig): boolean {
+  return ["standard", "topk", "batchtopk"].includes(cfg.architecture) &&
     !((cfg.auxkCoefficient ?? 0) > 0);
 }
 

@@ -33,11 +33,11 @@ export function jumpReluThreshold(sae: Sae): tf.Tensor1D {
   return tf.exp(sae.extra.log_threshold);
 }
 
-/** f = pre ⊙ H(pre − θ). */
+/** f = pre ⊙ H(pre − θ) (a select, so that entries off are +0, not −0 from pre < 0 times 0). */
 export function jumpReluEncode(sae: Sae, preBF: tf.Tensor2D): tf.Tensor2D {
   return tf.tidy(() => {
-    const onBF = tf.cast(tf.greater(preBF, jumpReluThreshold(sae)), "float32");
-    return tf.mul(preBF, onBF) as tf.Tensor2D;
+    const onBF = tf.greater(preBF, jumpReluThreshold(sae));
+    return tf.where(onBF, preBF, tf.zerosLike(preBF)) as tf.Tensor2D;
   });
 }
 

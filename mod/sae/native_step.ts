@@ -1,8 +1,8 @@
 /**
- * The SAE training step on the project's native kernels (mod/backend/native/sae_step.c): the
- * gradients of each micro-batch and the whole update (decoder-row projection, Adam, row
- * renormalisation, "last fired" bookkeeping) run on pointers into the wasm heap, split over the
- * cores, with the encoder's product on OpenBLAS. Same math as saeGrads + Adam.step +
+ * The SAE training step on the project's native kernels (mod/backend/native/sae_step.c), for
+ * ReLU, TopK and BatchTopK SAEs (runsNative): the gradients of each micro-batch and the whole
+ * update (decoder-row projection, Adam, row renormalisation, "last fired" bookkeeping) run on
+ * pointers into the wasm heap, split over the cores, with the encoder's product on OpenBLAS. Same math as saeGrads + Adam.step +
  * normaliseRows in mod/sae/trainer.ts (tests/native_sae_test.ts compares them).
  *
  *   const native = nativeSaeStep({ threads: 2 });    // null + reason where it cannot run
@@ -30,7 +30,12 @@ import {
   wasmBackend,
 } from "../backend/mod.ts";
 import type { Adam } from "../transformer/mod.ts";
-import { checkInput, type Sae } from "./sae.ts";
+import { checkInput, type Sae, type SaeConfig } from "./sae.ts";
+import { runsNative } from "./architectures.ts";
+
+function describe(cfg: SaeConfig): string {
+  return `${cfg.architecture}${(cfg.auxkCoefficient ?? 0) > 0 ? " + AuxK" : ""}`;
+}
 
 /**
  * Share of nonzero f entries above which a micro-batch takes the dense path. Measured here (2
@@ -71,6 +76,8 @@ export interface NativeGradSums {
   l1: number;
   nnz: number;
   dense: boolean;
+  /** batchtopk: the smallest nonzero f of the micro-batch (Infinity when none, or not batchtopk). */
+  minActive: number;
 }
 
 export class NativeSaeStep {
@@ -81,7 +88,7 @@ export class NativeSaeStep {
   calls = 0;
   #native: Native;
   #ws: Deno.PointerValue;
-  #out = new Float64Array(4);
+  #out = new Float64Array(5);
 
   constructor(native: Native, opts: NativeStepOptions) {
     this.#native = native;
@@ -91,18 +98,27 @@ export class NativeSaeStep {
     if (this.#ws === null) throw new Error("native SAE step: out of memory");
   }
 
-  /** Adds one micro-batch's gradients (divided by normBatch) to the accumulators. */
+  /**
+   * Adds one micro-batch's gradients (divided by normBatch) to the accumulators. ReLU, TopK and
+   * BatchTopK (its k·M largest over the micro-batch's M rows), without AuxK (runsNative).
+   */
   grads(sae: Sae, xMD: tf.Tensor2D, normBatch: number, first: boolean): NativeGradSums {
     checkInput(sae, xMD);
+    if (!runsNative(sae.cfg)) {
+      throw new Error(`native SAE step: cannot train a ${describe(sae.cfg)} SAE`);
+    }
     const { dIn: D, dSae: F, l1Coefficient: lambda, architecture, k } = sae.cfg;
+    const M = xMD.shape[0];
     const topK = architecture === "topk" ? k ?? 0 : 0;
+    const batchK = architecture === "batchtopk" ? BigInt(Math.min(k! * M, M * F)) : 0n;
     const rc = this.#native.symbols.rtd_sae_grads(
       this.#ws,
       this.threads,
-      xMD.shape[0],
+      M,
       D,
       F,
       topK,
+      batchK,
       normBatch,
       lambda,
       first ? 1 : 0,
@@ -115,10 +131,10 @@ export class NativeSaeStep {
       this.#out,
     );
     check(rc, "gradients");
-    const [sse, l1, nnz, dense] = this.#out;
+    const [sse, l1, nnz, dense, minActive] = this.#out;
     this.calls++;
     if (dense) this.denseCalls++;
-    return { sse, l1, nnz, dense: dense === 1 };
+    return { sse, l1, nnz, dense: dense === 1, minActive };
   }
 
   /**
@@ -168,24 +184,49 @@ export class NativeSaeStep {
 
   /**
    * f = the SAE's activations of the rows of xMD as compressed sparse rows (copied out of the
-   * native workspace): row b's features are col[rowPtr[b] .. rowPtr[b+1]), values in val.
+   * native workspace): row b's features are col[rowPtr[b] .. rowPtr[b+1]), values in val. Every
+   * architecture, in its inference form (encode() in mod/sae/sae.ts): BatchTopK by its learnt
+   * threshold, JumpReLU by its per-feature thresholds, gated through its magnitude path.
    */
   encode(sae: Sae, xMD: tf.Tensor2D): SparseRows {
     checkInput(sae, xMD);
     const { dIn: D, dSae: F, architecture, k } = sae.cfg;
     const M = xMD.shape[0];
-    const nnz = Number(this.#native.symbols.rtd_sae_encode(
-      this.#ws,
-      this.threads,
-      M,
-      D,
-      F,
-      architecture === "topk" ? k ?? 0 : 0,
-      heapPointer(xMD, "SAE input"),
-      heapPointer(sae.wEncDF, "W_enc"),
-      heapPointer(sae.bEncF, "b_enc"),
-      heapPointer(sae.bDecD, "b_dec"),
-    ));
+    // Per-architecture inputs: tensors made here are disposed after the call.
+    const made: tf.Tensor[] = [];
+    let thr: Deno.PointerValue = null, thrAll = 0;
+    let magS: Deno.PointerValue = null, magB: Deno.PointerValue = null;
+    if (architecture === "batchtopk") {
+      thrAll = Math.max(0, sae.extra.threshold.dataSync()[0]);
+    } else if (architecture === "jumprelu") {
+      made.push(tf.exp(sae.extra.log_threshold));
+      thr = heapPointer(made[0], "JumpReLU threshold");
+    } else if (architecture === "gated") {
+      made.push(tf.exp(sae.extra.r_mag));
+      magS = heapPointer(made[0], "exp(r_mag)");
+      magB = heapPointer(sae.extra.b_mag, "b_mag");
+    }
+    let nnz: number;
+    try {
+      nnz = Number(this.#native.symbols.rtd_sae_encode(
+        this.#ws,
+        this.threads,
+        M,
+        D,
+        F,
+        architecture === "topk" ? k ?? 0 : 0,
+        heapPointer(xMD, "SAE input"),
+        heapPointer(sae.wEncDF, "W_enc"),
+        heapPointer(sae.bEncF, "b_enc"),
+        heapPointer(sae.bDecD, "b_dec"),
+        thr,
+        thrAll,
+        magS,
+        magB,
+      ));
+    } finally {
+      tf.dispose(made);
+    }
     if (nnz < 0) check(nnz, "encode");
     const ptrs = new BigUint64Array(3);
     this.#native.symbols.rtd_ws_csr(this.#ws, ptrs);

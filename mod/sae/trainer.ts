@@ -46,7 +46,7 @@ import {
   saeTensors,
   toArrays,
 } from "./sae.ts";
-import { gradsFor, usesSweepKernel } from "./architectures.ts";
+import { gradsFor, runsNative } from "./architectures.ts";
 import { updateThreshold } from "./batchtopk.ts";
 import {
   accumulateGrads,
@@ -198,7 +198,7 @@ export class SweepTrainer {
       cfg,
       sae,
       gradsFn: gradsFor(sae.cfg, this.#gradsFn),
-      native: this.#native !== undefined && usesSweepKernel(sae.cfg),
+      native: this.#native !== undefined && runsNative(sae.cfg),
       adam,
       lastFiredF: tf.tidy(() => tf.variable(tf.zeros([c.dSae]), false)) as tf.Variable<
         tf.Rank.R1
@@ -350,14 +350,16 @@ export class SweepTrainer {
     logging: boolean,
   ): tf.Scalar[] | null {
     const { sae } = slot;
-    let sse = 0, l1 = 0, nnz = 0;
+    let sse = 0, l1 = 0, nnz = 0, minActive = Infinity;
     micros.forEach((xMD, i) => {
       const r = native.grads(sae, xMD, B, i === 0);
       sse += r.sse;
       l1 += r.l1;
       nnz += r.nnz;
+      minActive = Math.min(minActive, r.minActive);
     });
     native.update(sae, slot.adam, lrAt(step, slot.cfg), step, slot.lastFiredF);
+    if (sae.cfg.architecture === "batchtopk") updateThreshold(sae, minActive);
     if (!logging) return null;
     const lambda = sae.cfg.l1Coefficient;
     return [(sse + lambda * l1) / B, sse / B, l1 / B, nnz / B].map((v) => tf.scalar(v));

@@ -1,6 +1,6 @@
 /*
- * One SAE training step on the CPU, for the ReLU and TopK SAEs of mod/sae (loss = ‖x − x̂‖²/n +
- * λ·Σf/n, decoder rows of unit norm): the gradients of a micro-batch (rtd_sae_grads, called once
+ * One SAE training step on the CPU, for the ReLU, TopK and BatchTopK SAEs of mod/sae (loss =
+ * ‖x − x̂‖²/n + λ·Σf/n, decoder rows of unit norm): the gradients of a micro-batch (rtd_sae_grads, called once
  * per micro-batch, accumulating) and the update (rtd_sae_update: the decoder-row projection, Adam
  * on the four parameters, the row renormalisation and the per-feature "last fired" step). It is
  * the same math as mod/sae/grads.ts + mod/transformer/adam.ts + mod/sae/trainer.ts, on pointers
@@ -14,6 +14,10 @@
  * the threads in the first half and features in the second, so no two threads write one value
  * and the result does not depend on the thread count. When f is dense (a fresh SAE fires on about
  * half its features), the dense path runs the four other products on BLAS instead.
+ *
+ * The encoder alone (rtd_sae_encode, for held-out evaluation and feature statistics) also computes
+ * the inference forms of the other architectures: a threshold per feature or one for all
+ * (JumpReLU, BatchTopK at inference) and the gated SAE's magnitude path.
  *
  * Shape key: M micro-batch rows, D input width, F features. Layouts (row-major, as in tfjs): x
  * [M,D], W_enc [D,F], b_enc [F], W_dec [F,D], b_dec [D].
@@ -65,6 +69,7 @@ typedef struct {
   int32_t *col, *csc_row; /* [nnz] */
   float *val, *gpre, *csc_val, *csc_g; /* [nnz] */
   int32_t *counts; /* [threads, F] */
+  float *sel; /* [nnz]: BatchTopK's copy of the values for the selection */
   int32_t *csc_ptr; /* [F+1] */
   int64_t *row_off; /* [M]: where row b's entries start in its thread's buffer */
   int32_t *tcol[RTD_MAX_THREADS]; /* per-thread (feature, value) lists of the activation pass */
@@ -78,7 +83,7 @@ typedef struct {
 
 enum {
   C_PRE, C_GPRED, C_XBAR, C_GX, C_GWDEC, C_GWENC, C_GBENC, C_FIRE, C_GXSUM, C_ROWNNZ, C_ROWPTR,
-  C_COL, C_CSCROW, C_VAL, C_GPRE, C_CSCVAL, C_CSCG, C_COUNTS, C_CSCPTR, C_PART, C_ROWOFF
+  C_COL, C_CSCROW, C_VAL, C_GPRE, C_CSCVAL, C_CSCG, C_COUNTS, C_CSCPTR, C_PART, C_ROWOFF, C_SEL
 };
 
 static int grow(rtd_ws *ws, int slot, void **p, size_t bytes) {
@@ -100,7 +105,7 @@ void rtd_ws_free(void *p) {
   if (!ws) return;
   void *all[] = {ws->pre, ws->gpre_dense, ws->xbar, ws->gx, ws->gwdec, ws->gwenc, ws->gbenc,
                  ws->fire, ws->gxsum, ws->row_nnz, ws->row_ptr, ws->col, ws->csc_row, ws->val,
-                 ws->gpre, ws->csc_val, ws->csc_g, ws->counts, ws->csc_ptr, ws->part};
+                 ws->gpre, ws->csc_val, ws->csc_g, ws->counts, ws->csc_ptr, ws->part, ws->sel};
   for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) free(all[i]);
   free(ws->row_off);
   for (int t = 0; t < RTD_MAX_THREADS; t++) free(ws->tcol[t]), free(ws->tval[t]);
@@ -112,6 +117,13 @@ typedef struct {
   int M, D, F, k, first, threads;
   float norm, lambda;
   const float *x, *w_enc, *b_enc, *w_dec, *b_dec;
+  /*
+   * The activation (see k_activate): f_i = pre_i where pre_i > thr_i, thr_i = thr[i] when thr is
+   * set, else thr_all (0: ReLU). Gated (mag_s set): f_i = max(0, u_i mag_s[i] + mag_b[i]) where
+   * pre_i > 0, u = x̄ W_enc without b_enc.
+   */
+  const float *thr, *mag_s, *mag_b;
+  float thr_all;
 } grads_args;
 
 /* x̄ = x − b_dec. */
@@ -168,15 +180,28 @@ static int grow_thread(rtd_ws *ws, int t, int64_t need) {
 }
 
 /*
- * f = ReLU(pre + b_enc), and where k > 0 only the entries at or above the row's k-th largest (as
- * mod/sae/sae.ts's topkRelu), read once from pre (not written back) and gathered as (feature,
- * value) lists into this thread's buffers; row_off[b] is where row b's list starts there.
+ * f = the activation of pre + b_enc (grads_args: ReLU, a threshold per feature or one for all, or
+ * the gated magnitude path), and where k > 0 only the entries at or above the row's k-th largest
+ * (as mod/sae/sae.ts's topkRelu), read once from pre (not written back) and gathered as (feature,
+ * value) lists into this thread's buffers; row_off[b] is where row b's list starts there. Only
+ * nonzero values are listed.
  */
+/*
+ * The gated magnitude u·s + b, rounded after the product and after the sum like tfjs's separate
+ * mul and add (volatile: no fused multiply-add under -ffp-contract=fast), so the native and tfjs
+ * encoders agree bit for bit.
+ */
+static float gated_mag(float u, float s, float b) {
+  volatile float p = u * s;
+  return p + b;
+}
+
 static void k_activate(void *c, int64_t b0, int64_t b1, int t) {
   grads_args *a = (grads_args *)c;
   rtd_ws *ws = a->ws;
   const int F = a->F, k = a->k;
-  const float *benc = a->b_enc;
+  const float *benc = a->b_enc, *thr = a->thr, *ms = a->mag_s, *mb = a->mag_b;
+  const float thr_all = ms ? 0.f : a->thr_all;
   int64_t used = 0;
   for (int64_t b = b0; b < b1; b++) {
     const float *row = ws->pre + b * (int64_t)F;
@@ -184,23 +209,28 @@ static void k_activate(void *c, int64_t b0, int64_t b1, int t) {
     int i = 0;
     for (; i + 8 <= F; i += 8) {
       const v8f v = v8_load(row + i) + v8_load(benc + i);
-      const v8f z = {0};
-      const v8i pos = v > z;
+      v8f th = {thr_all, thr_all, thr_all, thr_all, thr_all, thr_all, thr_all, thr_all};
+      if (thr) th = v8_load(thr + i);
+      const v8i pos = v > th;
       if (!((pos[0] | pos[1]) | (pos[2] | pos[3]) | (pos[4] | pos[5]) | (pos[6] | pos[7]))) continue;
       if (!grow_thread(ws, t, used + 8)) goto oom;
       for (int q = 0; q < 8; q++) {
-        if (v[q] > 0.f) {
+        if (!pos[q]) continue;
+        const float f = ms ? gated_mag(row[i + q], ms[i + q], mb[i + q]) : v[q];
+        if (f > 0.f) {
           ws->tcol[t][used] = i + q;
-          ws->tval[t][used++] = v[q];
+          ws->tval[t][used++] = f;
         }
       }
     }
     for (; i < F; i++) {
       const float v = row[i] + benc[i];
-      if (v > 0.f) {
+      if (v > (thr ? thr[i] : thr_all)) {
+        const float f = ms ? gated_mag(row[i], ms[i], mb[i]) : v;
+        if (!(f > 0.f)) continue;
         if (!grow_thread(ws, t, used + 1)) goto oom;
         ws->tcol[t][used] = i;
-        ws->tval[t][used++] = v;
+        ws->tval[t][used++] = f;
       }
     }
     int64_t n = used - start;
@@ -439,12 +469,46 @@ static int64_t encode_csr(rtd_ws *ws, grads_args *a, int threads, int used, doub
 }
 
 /*
+ * BatchTopK's selection over the micro-batch: of the CSR's nnz entries, those at or above the
+ * keep-th largest value stay (ties at the cut all stay, as in mod/sae/batchtopk.ts), compacted in
+ * place. *min_kept = the smallest value kept (+∞ when none). Returns the new nnz, or −1 when
+ * memory ran out.
+ */
+static int64_t batch_select(rtd_ws *ws, int M, int64_t nnz, int64_t keep, double *min_kept) {
+  *min_kept = INFINITY;
+  if (nnz == 0) return 0;
+  if (keep >= nnz) {
+    for (int64_t j = 0; j < nnz; j++) *min_kept = ws->val[j] < *min_kept ? ws->val[j] : *min_kept;
+    return nnz;
+  }
+  if (!grow(ws, C_SEL, (void **)&ws->sel, 4 * (size_t)nnz)) return -1;
+  memcpy(ws->sel, ws->val, sizeof(float) * (size_t)nnz);
+  const float thr = kth_largest(ws->sel, (int)nnz, (int)keep);
+  *min_kept = thr;
+  int32_t o = 0;
+  for (int b = 0; b < M; b++) {
+    const int32_t j0 = ws->row_ptr[b], j1 = ws->row_ptr[b + 1];
+    ws->row_ptr[b] = o;
+    for (int32_t j = j0; j < j1; j++) {
+      if (ws->val[j] >= thr) {
+        ws->col[o] = ws->col[j];
+        ws->val[o++] = ws->val[j];
+      }
+    }
+    ws->row_nnz[b] = o - ws->row_ptr[b];
+  }
+  ws->row_ptr[M] = o;
+  return o;
+}
+
+/*
  * f = the SAE's activations of M rows as CSR, without gradients (evaluation, feature
  * statistics). Returns the number of nonzeros (−1: out of memory, −2: no sgemm bound); the
  * arrays are read with rtd_ws_csr and stay valid until the next call on the workspace.
  */
 int64_t rtd_sae_encode(void *wsp, int threads, int M, int D, int F, int k, const float *x,
-                       const float *w_enc, const float *b_enc, const float *b_dec) {
+                       const float *w_enc, const float *b_enc, const float *b_dec,
+                       const float *thr, float thr_all, const float *mag_s, const float *mag_b) {
   rtd_ws *ws = (rtd_ws *)wsp;
   if (!rtd_sgemm) return -2;
   threads = rtd_clamp_threads(threads);
@@ -455,7 +519,8 @@ int64_t rtd_sae_encode(void *wsp, int threads, int M, int D, int F, int k, const
            grow(ws, C_ROWPTR, (void **)&ws->row_ptr, 4 * ((size_t)M + 1)) &&
            grow(ws, C_ROWOFF, (void **)&ws->row_off, 8 * (size_t)M);
   if (!ok) return -1;
-  grads_args a = {ws, M, D, F, k, 1, threads, 1.f, 0.f, x, w_enc, b_enc, 0, b_dec};
+  grads_args a = {ws, M, D, F, k, 1, threads, 1.f, 0.f, x, w_enc, b_enc, 0, b_dec,
+                  thr, mag_s, mag_b, thr_all};
   double t1;
   return encode_csr(ws, &a, threads, M < 2 ? 1 : threads, &t1);
 }
@@ -519,13 +584,15 @@ void rtd_ws_csr(void *wsp, void **out) {
 
 /*
  * The gradients of one micro-batch of M rows, divided by `norm` (the full batch's rows), added to
- * the accumulators (set instead when `first`). k > 0: TopK. The dense path runs when the share of
- * nonzero f entries exceeds `dense_above` (1 or more: never; 0 or less: always). out[0..3]: Σ‖x̂ −
- * x‖², Σf, number of nonzero f, and 1 when the dense path ran. Returns 0, or −1 when memory ran
- * out, −2 when no sgemm is bound.
+ * the accumulators (set instead when `first`). k > 0: TopK; batch_k > 0: BatchTopK (the batch_k
+ * largest ReLU entries of the micro-batch). The dense path runs when the share of nonzero f
+ * entries exceeds `dense_above` (1 or more: never; 0 or less: always). out[0..4]: Σ‖x̂ − x‖², Σf,
+ * number of nonzero f, 1 when the dense path ran, and for BatchTopK the smallest nonzero f (+∞
+ * when none; else +∞).
+ * Returns 0, or −1 when memory ran out, −2 when no sgemm is bound.
  */
-int rtd_sae_grads(void *wsp, int threads, int M, int D, int F, int k, float norm, float lambda,
-                  int first, const float *x, const float *w_enc, const float *b_enc,
+int rtd_sae_grads(void *wsp, int threads, int M, int D, int F, int k, int64_t batch_k, float norm,
+                  float lambda, int first, const float *x, const float *w_enc, const float *b_enc,
                   const float *w_dec, const float *b_dec, float dense_above, double *out) {
   rtd_ws *ws = (rtd_ws *)wsp;
   if (!rtd_sgemm) return -2;
@@ -545,12 +612,17 @@ int rtd_sae_grads(void *wsp, int threads, int M, int D, int F, int k, float norm
            grow(ws, C_PART, (void **)&ws->part, 4 * (size_t)threads * (D + 2)) &&
            grow(ws, C_ROWOFF, (void **)&ws->row_off, 8 * (size_t)M);
   if (!ok) return -1;
-  grads_args a = {ws, M, D, F, k, first, threads, norm, lambda, x, w_enc, b_enc, w_dec, b_dec};
+  grads_args a = {ws, M, D, F, k, first, threads, norm, lambda, x, w_enc, b_enc, w_dec, b_dec,
+                  0, 0, 0, 0.f};
   const int used = M < 2 ? 1 : threads; /* what parallel_for over the M rows will use */
 
   double t1;
-  const int64_t nnz = encode_csr(ws, &a, threads, used, &t1);
+  int64_t nnz = encode_csr(ws, &a, threads, used, &t1);
   if (nnz < 0) return -1;
+  double min_kept = INFINITY;
+  if (batch_k > 0) nnz = batch_select(ws, M, nnz, batch_k, &min_kept);
+  if (nnz < 0) return -1;
+  out[4] = min_kept;
   out[2] = (double)nnz;
   const size_t n = (size_t)nnz;
   const int dense = (double)nnz > (double)dense_above * (double)MF;
